@@ -1,0 +1,38 @@
+// Command-line flags shared by `loadgen run` and `loadgen sweep`: one function registers the
+// load flags on any CLI11 (sub)command, so a new subcommand reuses them in two lines:
+//
+//   poolbench::LoadSettings settings;
+//   CLI::App* sweep = app.add_subcommand("sweep", "...");
+//   poolbench::add_load_options(*sweep, settings);
+//   ... after parsing: poolbench::finish_load_settings(settings, argv);  // defaults + validate
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "engine.hpp"
+
+namespace poolbench {
+
+// "10s", "250ms", "200us", "1.5m", "2h", "500ns"; a bare number is seconds.
+// Throws std::invalid_argument.
+std::chrono::nanoseconds parse_duration(std::string_view text);
+// "10s", "250ms", ...: the shortest exact spelling, for messages.
+std::string format_duration(std::chrono::nanoseconds duration);
+
+// Registers --target, --connections, --depth, --threads, --rate, --arrival, --seed,
+// --duration, --requests, --warmup, --timeout, --connect-timeout, --think-time, --interval,
+// --protocol, --payload-size, --request, --expect, --expected-interval. Values land in
+// `settings` (which must outlive parsing); invalid values fail with CLI11's message.
+void add_load_options(CLI::App& app, LoadSettings& settings);
+
+// After parsing: fills defaults that depend on other flags (duration 10s when neither
+// --duration nor --requests was given), records argv, and validates. Throws
+// CLI::ValidationError so CLI11 prints it like any other bad flag.
+void finish_load_settings(LoadSettings& settings, const std::vector<std::string>& argv);
+
+}  // namespace poolbench
