@@ -1,0 +1,145 @@
+// Deferred<T>: Twisted's Deferred, for values of one type T. A chain of (callback, errback)
+// steps; the result flows down the chain: a value goes to the next callback, an exception to
+// the next errback. A callback that throws switches to the errback path; an errback that
+// returns a value switches back (it recovered). Steps added after the Deferred fired run at
+// once. Firing twice throws AlreadyCalledError. A chain that ends in an error nobody handled
+// is reported on stderr when the last handle goes away ("Unhandled error in Deferred").
+//
+// Not provided (the server does not need them): callbacks returning a Deferred to chain,
+// cancellation, and changing the result type along the chain.
+//
+// Threading: a Deferred belongs to the reactor thread. defer_to_thread() fires it there with
+// call_from_thread, so every callback and errback runs on the reactor thread (as in Twisted).
+// Handles may be copied to other threads only to be moved back (the state is not locked).
+#pragma once
+
+#include <cstdio>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "reactor.hpp"
+#include "thread_pool.hpp"
+
+namespace poolbench {
+
+struct AlreadyCalledError : std::logic_error {
+  AlreadyCalledError() : std::logic_error("Deferred fired twice") {}
+};
+
+// The exception a Deferred fails with when the pool refuses work (bounded backlog is full).
+struct PoolBusyError : std::runtime_error {
+  PoolBusyError() : std::runtime_error("busy") {}
+};
+
+std::string describe_exception(const std::exception_ptr& error);
+
+template <class T>
+class Deferred {
+ public:
+  using Result = std::variant<T, std::exception_ptr>;
+  using Callback = std::function<T(T)>;
+  using Errback = std::function<T(std::exception_ptr)>;  // recover with a value, or throw
+
+  Deferred() : state_(std::make_shared<State>()) {}
+
+  void callback(T value) { fire(Result(std::in_place_index<0>, std::move(value))); }
+  void errback(std::exception_ptr error) { fire(Result(std::in_place_index<1>, std::move(error))); }
+
+  // One step: `errback` does not see an exception thrown by `callback` (Twisted's addCallbacks).
+  Deferred& add_callbacks(Callback on_value, Errback on_error) {
+    state_->steps.push_back({std::move(on_value), std::move(on_error)});
+    run_callbacks();
+    return *this;
+  }
+  Deferred& add_callback(Callback on_value) { return add_callbacks(std::move(on_value), {}); }
+  Deferred& add_errback(Errback on_error) { return add_callbacks({}, std::move(on_error)); }
+  // The same function for both paths; it sees the value or the exception.
+  template <class F>
+  Deferred& add_both(F both) {
+    auto shared = std::make_shared<F>(std::move(both));
+    return add_callbacks([shared](T value) { return (*shared)(Result(std::move(value))); },
+                         [shared](std::exception_ptr error) { return (*shared)(Result(error)); });
+  }
+
+  bool called() const { return state_->called; }
+
+ private:
+  struct Step {
+    Callback on_value;  // empty: pass the value through
+    Errback on_error;   // empty: pass the exception through
+  };
+
+  struct State {
+    bool called = false;
+    bool running = false;
+    Result result;
+    std::deque<Step> steps;
+
+    ~State() {
+      if (called && result.index() == 1) {
+        std::fprintf(stderr, "Unhandled error in Deferred: %s\n",
+                     describe_exception(std::get<1>(result)).c_str());
+      }
+    }
+  };
+
+  void fire(Result result) {
+    if (state_->called) throw AlreadyCalledError();
+    state_->called = true;
+    state_->result = std::move(result);
+    run_callbacks();
+  }
+
+  void run_callbacks() {
+    State& state = *state_;
+    if (!state.called || state.running) return;  // not fired yet, or re-entered from a step
+    state.running = true;
+    while (!state.steps.empty()) {
+      Step step = std::move(state.steps.front());
+      state.steps.pop_front();
+      try {
+        if (state.result.index() == 0 && step.on_value) {
+          state.result.template emplace<0>(step.on_value(std::move(std::get<0>(state.result))));
+        } else if (state.result.index() == 1 && step.on_error) {
+          state.result.template emplace<0>(step.on_error(std::get<1>(state.result)));
+        }
+      } catch (...) {
+        state.result.template emplace<1>(std::current_exception());
+      }
+    }
+    state.running = false;
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+// Twisted's deferToThread: runs `work` on the pool and returns a Deferred that fires on the
+// reactor thread with its result or its exception. If the pool refuses the work (its backlog
+// is full), the Deferred has already failed with PoolBusyError when it is returned.
+template <class F>
+auto defer_to_thread(Reactor& reactor, ThreadPool& pool, F work)
+    -> Deferred<std::invoke_result_t<F&>> {
+  using T = std::invoke_result_t<F&>;
+  Deferred<T> deferred;
+  const bool accepted = pool.submit([&reactor, deferred, work = std::move(work)]() mutable {
+    try {
+      T value = work();
+      reactor.call_from_thread(
+          [d = std::move(deferred), v = std::move(value)]() mutable { d.callback(std::move(v)); });
+    } catch (...) {
+      reactor.call_from_thread(
+          [d = std::move(deferred), e = std::current_exception()]() mutable { d.errback(e); });
+    }
+  });
+  if (!accepted) deferred.errback(std::make_exception_ptr(PoolBusyError()));
+  return deferred;
+}
+
+}  // namespace poolbench

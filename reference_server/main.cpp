@@ -1,0 +1,82 @@
+// reference_server: flags -> ServerConfig -> run_server. Nothing else.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "server.hpp"
+
+int main(int argc, char** argv) {
+  using namespace poolbench;
+  ServerConfig config;
+  std::string mode = "call-in-thread";
+  std::string work = "sleep:1s";
+  std::string drain_timeout = "10s";
+  bool lf = false;
+
+  CLI::App app{
+      "reference_server - a reactor + worker-pool TCP line server (the pattern of Twisted's\n"
+      "callInThread / deferToThread). Each line \"<line>\\r\\n\" is answered "
+      "\"ack:<line>\\r\\n\",\n"
+      "or \"err:<what>|<line>\\r\\n\" when its work fails or the backlog is full."};
+  app.get_formatter()->column_width(34);
+  app.add_option("--port", config.port, "TCP port; 0 picks a free one (printed on stderr)")
+      ->capture_default_str();
+  app.add_option("--bind", config.bind_address, "address to listen on (IPv4 or IPv6)")
+      ->capture_default_str();
+  app.add_option("--port-file", config.port_file,
+                 "write the port to this file once listening (for scripts)");
+  app.add_option("--mode", mode,
+                 "where the work runs: inline (on the reactor: blocks everyone), call-in-thread "
+                 "(pool + call_from_thread), defer-to-thread (pool + Deferred); Twisted's "
+                 "callInThread / deferToThread also accepted")
+      ->capture_default_str();
+  app.add_option("--pool-size", config.pool_size,
+                 "maximum worker threads (suggestThreadPoolSize); workers start on demand")
+      ->capture_default_str();
+  app.add_option("--max-queue", config.max_queue,
+                 "bound on the pool's backlog; beyond it requests get err:busy (0: unbounded)")
+      ->capture_default_str();
+  app.add_option("--work", work,
+                 "per-request work: none | sleep:DUR | spin:DUR, then optionally ,exp "
+                 "(exponential, DUR is the mean) and ,pPROB=DUR outliers; DUR like 10ms, 200us, "
+                 "1s. E.g. sleep:10ms  spin:200us,exp  sleep:1ms,p0.01=100ms")
+      ->capture_default_str();
+  app.add_option("--fail-rate", config.fail_rate,
+                 "fraction of requests whose work throws (answered err:injected failure|<line>)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_flag("--lf", lf,
+               "also end lines at a bare \\n (for nc/telnet users); default: \\r\\n only");
+  app.add_option("--max-line", config.max_line,
+                 "longest line in bytes (Twisted's MAX_LENGTH); longer: err:line too long, close")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--drain-timeout", drain_timeout,
+                 "on SIGINT/SIGTERM, how long to wait for requests in flight to be answered")
+      ->capture_default_str();
+  app.footer(
+      "Shutdown: SIGINT or SIGTERM stops accepting and reading, answers every request in flight\n"
+      "or queued, then exits 0 (a second signal closes at once).\n"
+      "Example: reference_server --port 9090 --mode deferToThread --pool-size 4 --work sleep:1s "
+      "--lf\n"
+      "         then: nc 127.0.0.1 9090");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    config.mode = parse_mode(mode);
+    config.work = WorkSpec::parse(work);
+    config.delimiter = lf ? LineFramer::Delimiter::lf : LineFramer::Delimiter::crlf;
+    config.drain_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(drain_timeout));
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "reference_server: %s\n", error.what());
+    return 2;
+  }
+  try {
+    return run_server(config);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "reference_server: %s\n", error.what());
+    return 1;
+  }
+}

@@ -1,0 +1,54 @@
+// The three ways of the seed article to run a request's blocking work, behind one interface:
+//   inline           on the reactor thread: every connection waits while it runs (on purpose);
+//   call-in-thread   reactor.callInThread(handle) on the pool; the worker hands the reply back
+//                    with call_from_thread;
+//   defer-to-thread  deferToThread(handle).addCallback(write).addErrback(write_error): the
+//                    Deferred's chain runs on the reactor thread.
+// Every request gets exactly one reply, "ack:<line>" or "err:<what>|<line>", in every mode.
+// (Twisted sends nothing when the work raises in callInThread or deferToThread mode and drops
+// the connection in inline mode: a client then waits forever, and a harness must count errors.)
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "reactor.hpp"
+#include "thread_pool.hpp"
+#include "work.hpp"
+
+namespace poolbench {
+
+enum class Mode { inline_work, call_in_thread, defer_to_thread };
+
+// Accepts inline, call-in-thread, defer-to-thread and Twisted's callInThread, deferToThread.
+// Throws std::invalid_argument for anything else.
+Mode parse_mode(std::string_view text);
+std::string_view to_string(Mode mode);
+
+std::string ack_reply(std::string_view line);
+std::string error_reply(std::string_view what, std::string_view line);
+
+class Dispatcher {
+ public:
+  // Called on the reactor thread, exactly once per request, with the reply (no "\r\n").
+  using Reply = std::function<void(std::string)>;
+
+  Dispatcher(Mode mode, Reactor& reactor, ThreadPool& pool, const Work& work)
+      : mode_(mode), reactor_(reactor), pool_(pool), work_(work) {}
+
+  // Reactor thread only. In inline mode `reply` has been called when this returns.
+  void dispatch(std::string line, Reply reply);
+  Mode mode() const { return mode_; }
+
+ private:
+  // The business logic: the work, then the result to send back (the line itself).
+  std::string handle_request(const std::string& line) const;
+
+  Mode mode_;
+  Reactor& reactor_;
+  ThreadPool& pool_;
+  const Work& work_;
+};
+
+}  // namespace poolbench

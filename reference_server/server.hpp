@@ -1,0 +1,102 @@
+// Server: the listening socket and its connections, all on the reactor thread, plus
+// run_server(), which wires a reactor, a pool, a dispatcher and a server from a configuration
+// and runs until SIGINT/SIGTERM.
+//
+// Threading: everything here runs on the reactor thread (rule 1 of reactor.hpp). Replies
+// arrive through Dispatcher's callback, which holds only a weak reference to its connection
+// (rule 3): the reply to a client that left is dropped.
+//
+// Lifecycle of a connection: read lines -> dispatch each -> write replies as they come
+// (completion order in the pool modes). It stops reading on EOF, on an overlong line (after
+// answering "err:line too long") and on shutdown; it closes once it has stopped reading, every
+// request it dispatched has been answered and every reply written. A write error closes it at
+// once.
+//
+// Shutdown (SIGINT/SIGTERM): stop accepting and reading, answer everything in flight and in the
+// backlog, then exit 0; after --drain-timeout, close what is left. (Twisted runs the backlog
+// too, but drops every reply.) A second signal closes everything at once.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include "line_protocol.hpp"
+#include "modes.hpp"
+#include "reactor.hpp"
+
+namespace poolbench {
+
+struct ServerConfig {
+  std::string bind_address = "127.0.0.1";
+  std::uint16_t port = 9090;  // 0: any free port
+  std::filesystem::path port_file;
+  Mode mode = Mode::call_in_thread;
+  std::size_t pool_size = 10;  // Twisted's reactor pool default
+  std::size_t max_queue = ThreadPool::kUnboundedQueue;
+  WorkSpec work = WorkSpec::parse("sleep:10ms");
+  double fail_rate = 0;
+  std::size_t max_line = LineFramer::kDefaultMaxLine;
+  LineFramer::Delimiter delimiter = LineFramer::Delimiter::crlf;
+  std::chrono::milliseconds drain_timeout{10'000};
+};
+
+class Connection;
+
+class Server {
+ public:
+  struct Stats {
+    std::uint64_t accepted = 0;
+    std::size_t open_connections = 0;
+    std::uint64_t requests = 0;
+    std::size_t in_flight = 0;  // dispatched, not yet answered (connections gone included)
+    std::uint64_t replies_ok = 0;
+    std::uint64_t replies_error = 0;
+    std::uint64_t lines_too_long = 0;
+  };
+
+  // Binds and listens at once (so port() is known); throws std::system_error on failure.
+  Server(Reactor& reactor, Dispatcher& dispatcher, const ServerConfig& config);
+  ~Server();
+
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  void start();
+  // Stops accepting and reading, then calls done(true) once every connection is closed after
+  // answering what it had in flight, or done(false) when drain_timeout expires first.
+  void shutdown(std::function<void(bool drained)> done);
+  // Closes every connection now; replies still to come are dropped.
+  void close_all();
+  const Stats& stats() const { return stats_; }
+
+ private:
+  friend class Connection;
+  void accept();
+  void on_request_dispatched() { ++stats_.requests, ++stats_.in_flight; }
+  void on_request_answered(bool ok);
+  void on_connection_closed(const std::shared_ptr<Connection>& connection);
+  void finish_shutdown_if_done();
+
+  Reactor& reactor_;
+  Dispatcher& dispatcher_;
+  const ServerConfig& config_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_timer_;
+  asio::steady_timer drain_timer_;
+  std::unordered_set<std::shared_ptr<Connection>> connections_;
+  std::function<void(bool)> on_drained_;
+  bool shutting_down_ = false;
+  Stats stats_;
+};
+
+// Runs the reference server until a signal stops it. Returns the process exit code.
+int run_server(const ServerConfig& config);
+
+}  // namespace poolbench
