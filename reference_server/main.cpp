@@ -61,7 +61,11 @@ int main(int argc, char** argv) {
       "Example: reference_server --port 9090 --mode deferToThread --pool-size 4 --work sleep:1s "
       "--lf\n"
       "         then: nc 127.0.0.1 9090");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;  // --help is not an error; every bad flag exits 2
+  }
 
   try {
     config.mode = parse_mode(mode);

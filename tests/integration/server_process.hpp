@@ -1,0 +1,133 @@
+// Test support: a reference_server (or any server with --port-file) started for real on
+// --port 0, and a blocking TCP line client with timeouts. The process is stopped when the
+// object goes away, so a failing assertion never leaks a server.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+
+namespace poolbench::testing {
+
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> flags,
+                         const std::string& binary = POOLBENCH_SERVER_BIN) {
+    static int counter = 0;
+    directory_ = std::filesystem::temp_directory_path() /
+                 ("poolbench-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::create_directories(directory_);
+    std::vector<std::string> argv{binary, "--port", "0", "--port-file",
+                                  (directory_ / "port").string()};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    process_.emplace(ChildProcess::spawn(
+        argv, {.stdout_path = directory_ / "stdout", .stderr_path = directory_ / "stderr"}));
+    port_ = wait_for_port_file(*process_, directory_ / "port", std::chrono::seconds(10));
+  }
+  ~ServerProcess() {
+    process_->stop(std::chrono::seconds(5));
+    std::error_code ignored;
+    std::filesystem::remove_all(directory_, ignored);
+  }
+
+  std::uint16_t port() const { return port_; }
+  ChildProcess& process() { return *process_; }
+  std::string stderr_text() const {
+    std::ifstream in(directory_ / "stderr");
+    return {std::istreambuf_iterator<char>(in), {}};
+  }
+
+ private:
+  std::filesystem::path directory_;
+  std::optional<ChildProcess> process_;
+  std::uint16_t port_ = 0;
+};
+
+class LineClient {
+ public:
+  explicit LineClient(std::uint16_t port,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{static_cast<time_t>(timeout.count() / 1000),
+               static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      throw std::runtime_error("cannot connect to port " + std::to_string(port));
+    }
+  }
+  ~LineClient() { close(); }
+  LineClient(const LineClient&) = delete;
+  LineClient& operator=(const LineClient&) = delete;
+
+  void send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) throw std::runtime_error("send failed");
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  void send_line(std::string_view line) { send(std::string(line) + "\r\n"); }
+
+  // The next line without its "\r\n"; throws on timeout or EOF.
+  std::string read_line() {
+    for (;;) {
+      const auto end = buffer_.find("\r\n");
+      if (end != std::string::npos) {
+        std::string line = buffer_.substr(0, end);
+        buffer_.erase(0, end + 2);
+        return line;
+      }
+      if (!fill()) throw std::runtime_error("connection closed or timed out before a full line");
+    }
+  }
+  // True when the peer closed the connection (EOF) with nothing more to read.
+  bool at_eof() {
+    while (buffer_.empty()) {
+      char chunk[4096];
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n == 0) return true;
+      if (n < 0) return errno == ECONNRESET;
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+    return false;
+  }
+  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  bool fill() {
+    char chunk[4096];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+}  // namespace poolbench::testing

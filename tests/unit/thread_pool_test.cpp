@@ -1,0 +1,258 @@
+#include "thread_pool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+namespace poolbench {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Tasks that block until the test opens the gate, so the pool's state can be read exactly.
+class Gate {
+ public:
+  void wait() {
+    std::unique_lock lock(mutex_);
+    ++waiting_;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return open_; });
+    --waiting_;
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+  // Waits until `n` tasks are blocked in wait().
+  bool await_waiting(int n) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, 5s, [&] { return waiting_ == n; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = false;
+  int waiting_ = 0;
+};
+
+// Records the order in which tasks start.
+struct StartOrder {
+  std::mutex mutex;
+  std::vector<int> started;
+  void add(int id) {
+    std::lock_guard lock(mutex);
+    started.push_back(id);
+  }
+};
+
+bool eventually(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+TEST(ThreadPool, StartsWithNoThreadAndCreatesOneWhenWorkArrives) {
+  ThreadPool pool(10);
+  EXPECT_EQ(pool.stats().threads, 0u);
+  Gate gate;
+  pool.submit([&] { gate.wait(); });
+  ASSERT_TRUE(gate.await_waiting(1));
+  EXPECT_EQ(pool.stats().threads, 1u);
+  EXPECT_EQ(pool.stats().busy, 1u);
+  gate.open();
+}
+
+TEST(ThreadPool, ReusesAnIdleWorkerInsteadOfCreatingOne) {
+  ThreadPool pool(10);
+  for (int i = 0; i < 20; ++i) {
+    pool.submit([] {});
+    ASSERT_TRUE(eventually([&] { return pool.stats().idle == 1; }));
+  }
+  EXPECT_EQ(pool.stats().threads_created, 1u);
+  EXPECT_EQ(pool.stats().completed, 20u);
+}
+
+TEST(ThreadPool, NeverMoreThanMaxThreadsAndTheRestWaitsInTheBacklog) {
+  ThreadPool pool(10);
+  Gate gate;
+  for (int i = 0; i < 25; ++i)
+    pool.submit([&] { gate.wait(); });
+  ASSERT_TRUE(gate.await_waiting(10));
+  auto stats = pool.stats();
+  EXPECT_EQ(stats.threads, 10u);
+  EXPECT_EQ(stats.busy, 10u);
+  EXPECT_EQ(stats.idle, 0u);
+  EXPECT_EQ(stats.queued, 15u);
+  EXPECT_EQ(stats.peak_queued, 15u);
+  gate.open();
+  ASSERT_TRUE(eventually([&] { return pool.stats().completed == 25; }));
+  stats = pool.stats();
+  EXPECT_EQ(stats.threads_created, 10u);
+  EXPECT_EQ(stats.idle, 10u);  // idle workers are not reaped
+  EXPECT_EQ(stats.queued, 0u);
+}
+
+TEST(ThreadPool, BacklogRunsInFifoOrder) {
+  ThreadPool pool(1);
+  Gate gate;
+  StartOrder order;
+  pool.submit([&] { gate.wait(); });
+  ASSERT_TRUE(gate.await_waiting(1));
+  for (int i = 0; i < 50; ++i)
+    pool.submit([&order, i] { order.add(i); });
+  gate.open();
+  ASSERT_TRUE(eventually([&] { return pool.stats().completed == 51; }));
+  std::vector<int> expected(50);
+  for (int i = 0; i < 50; ++i)
+    expected[i] = i;
+  EXPECT_EQ(order.started, expected);
+}
+
+TEST(ThreadPool, RaisingMaxStartsWorkersForTheBacklogAndKeepsFifo) {
+  // Twisted's own test case: pool 1, tasks 0..5 queued, suggestThreadPoolSize(4), then tasks
+  // 100..102. Twisted starts [0, 100, 101, 102, 1, ...]; we start the backlog first.
+  ThreadPool pool(1);
+  Gate gate;
+  StartOrder order;
+  for (int i = 0; i < 6; ++i) {
+    pool.submit([&, i] {
+      order.add(i);
+      gate.wait();
+    });
+  }
+  ASSERT_TRUE(gate.await_waiting(1));
+  pool.resize(4);
+  ASSERT_TRUE(gate.await_waiting(4));  // workers started for the backlog at once
+  EXPECT_EQ(pool.stats().threads, 4u);
+  for (int i = 100; i < 103; ++i) {
+    pool.submit([&, i] {
+      order.add(i);
+      gate.wait();
+    });
+  }
+  gate.open();
+  ASSERT_TRUE(eventually([&] { return pool.stats().completed == 9; }));
+  // The first four starts happen concurrently; every backlogged task starts before 100..102.
+  std::vector<int> first_six(order.started.begin(), order.started.begin() + 6);
+  std::sort(first_six.begin(), first_six.end());
+  EXPECT_EQ(first_six, (std::vector<int>{0, 1, 2, 3, 4, 5}));
+}
+
+TEST(ThreadPool, ShrinkingQuitsIdleWorkersAtOnce) {
+  ThreadPool pool(4);
+  Gate gate;
+  for (int i = 0; i < 4; ++i)
+    pool.submit([&] { gate.wait(); });
+  ASSERT_TRUE(gate.await_waiting(4));
+  gate.open();
+  ASSERT_TRUE(eventually([&] { return pool.stats().idle == 4; }));
+  pool.resize(1);
+  const auto stats = pool.stats();
+  EXPECT_EQ(stats.threads, 1u);
+  EXPECT_EQ(stats.idle, 1u);
+  EXPECT_EQ(stats.max_threads, 1u);
+}
+
+TEST(ThreadPool, ShrinkingLetsBusyWorkersDrainTheBacklogFirst) {
+  // Twisted: 3 busy workers plus 3 backlogged tasks, max set to 1: all three finish the
+  // backlog, then two of them exit.
+  ThreadPool pool(3);
+  Gate gate;
+  for (int i = 0; i < 6; ++i)
+    pool.submit([&] { gate.wait(); });
+  ASSERT_TRUE(gate.await_waiting(3));
+  EXPECT_EQ(pool.stats().queued, 3u);
+  pool.resize(1);
+  EXPECT_EQ(pool.stats().threads, 3u);  // busy workers are not interrupted
+  gate.open();
+  ASSERT_TRUE(eventually([&] { return pool.stats().completed == 6; }));
+  ASSERT_TRUE(eventually([&] { return pool.stats().threads == 1; }));
+  EXPECT_EQ(pool.stats().threads_created, 3u);  // the backlog needed no new thread
+}
+
+TEST(ThreadPool, GrowingAgainAfterAShrinkKeepsTheBusyWorkers) {
+  ThreadPool pool(3);
+  Gate gate;
+  for (int i = 0; i < 3; ++i)
+    pool.submit([&] { gate.wait(); });
+  ASSERT_TRUE(gate.await_waiting(3));
+  pool.resize(1);
+  pool.resize(3);  // Twisted would still quit two workers here (_toShrink is never reset)
+  gate.open();
+  ASSERT_TRUE(eventually([&] { return pool.stats().idle == 3; }));
+  EXPECT_EQ(pool.stats().threads, 3u);
+}
+
+TEST(ThreadPool, ABoundedBacklogRefusesWorkBeyondItsBound) {
+  ThreadPool pool(1, 2);
+  Gate gate;
+  EXPECT_TRUE(pool.submit([&] { gate.wait(); }));
+  ASSERT_TRUE(gate.await_waiting(1));
+  EXPECT_TRUE(pool.submit([] {}));
+  EXPECT_TRUE(pool.submit([] {}));
+  EXPECT_FALSE(pool.submit([] {}));
+  EXPECT_EQ(pool.stats().rejected, 1u);
+  gate.open();
+}
+
+TEST(ThreadPool, StopRunsTheBacklogToCompletionByDefault) {
+  ThreadPool pool(2);
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 20; ++i) {
+    pool.submit([&] {
+      std::this_thread::sleep_for(1ms);
+      ++ran;
+    });
+  }
+  EXPECT_EQ(pool.stop(), 0u);
+  EXPECT_EQ(ran.load(), 20);
+  EXPECT_FALSE(pool.submit([] {}));  // stopped: refuses
+}
+
+TEST(ThreadPool, StopCanDiscardTheBacklog) {
+  ThreadPool pool(1);
+  Gate gate;
+  std::atomic<int> ran{0};
+  pool.submit([&] { gate.wait(); });
+  ASSERT_TRUE(gate.await_waiting(1));
+  for (int i = 0; i < 5; ++i)
+    pool.submit([&] { ++ran; });
+  std::thread opener([&] {
+    std::this_thread::sleep_for(20ms);
+    gate.open();
+  });
+  EXPECT_EQ(pool.stop(ThreadPool::StopPolicy::discard_backlog), 5u);
+  opener.join();
+  EXPECT_EQ(ran.load(), 0);
+}
+
+TEST(ThreadPool, ATaskThatThrowsDoesNotKillItsWorker) {
+  ThreadPool pool(1);
+  pool.submit([] { throw std::runtime_error("boom"); });
+  std::atomic<bool> ran{false};
+  pool.submit([&] { ran = true; });
+  ASSERT_TRUE(eventually([&] { return ran.load(); }));
+  EXPECT_EQ(pool.stats().threads_created, 1u);
+}
+
+TEST(ThreadPool, SizeZeroKeepsEverythingInTheBacklogUntilGrown) {
+  ThreadPool pool(0);
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 3; ++i)
+    pool.submit([&] { ++ran; });
+  EXPECT_EQ(pool.stats().threads, 0u);
+  EXPECT_EQ(pool.stats().queued, 3u);
+  pool.resize(2);
+  ASSERT_TRUE(eventually([&] { return ran == 3; }));
+}
+
+}  // namespace
+}  // namespace poolbench
