@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""The seed article's Twisted demo as a runnable peer server for poolbench.
+
+Run it with Debian's interpreter, which has Twisted (python3-twisted):
+
+    /usr/bin/python3 scripts/twisted_server.py --port 0 --mode defer-to-thread \
+        --pool-size 8 --work sleep:10ms
+
+It takes the same flags as our C++ ``reference_server`` so that ``loadgen sweep
+--server-cmd "/usr/bin/python3 scripts/twisted_server.py --port {port} --mode {mode}
+--pool-size {pool} --work sleep:10ms"`` measures Twisted and our server with one tool.
+
+What it does, line by line as in the seed (``LineReceiver``, ``\\r\\n`` framing, reply
+``ack:<line>\\r\\n``):
+
+* ``inline``: the work runs in ``lineReceived`` on the reactor thread (the naive default).
+* ``call-in-thread`` (alias ``callInThread``): ``reactor.callInThread(handle_request, line)``;
+  the worker does the work, then ``reactor.callFromThread(write_response, line)``.
+* ``defer-to-thread`` (alias ``deferToThread``):
+  ``deferToThread(handle_request, line).addCallback(write_response)``.
+
+The pool is the reactor's own (min 0, max ``--pool-size`` via
+``reactor.suggestThreadPoolSize``; Twisted's default max is 10), so it grows lazily and never
+shrinks, exactly as Twisted does (see ../shared/TWISTED_SEMANTICS.md). SIGTERM/SIGINT stop the
+reactor with Twisted's own handlers, which drain the pool's backlog before ``run()`` returns.
+
+THE ONE ADDITION TO THE SEED: error replies for ``--fail-rate``. In Twisted a failing
+``callInThread`` handler is only logged and a failed Deferred without an errback is only
+reported as "Unhandled error in Deferred"; in both cases the client never gets a reply and a
+closed-loop load generator would hang on that connection. So a request chosen to fail (with
+probability ``--fail-rate``) raises in the handler, and:
+
+* defer-to-thread: an errback added after ``write_response`` writes ``err:<what>|<line>\\r\\n``;
+* call-in-thread: the worker catches the exception and ``callFromThread``\\ s the same reply;
+* inline: ``lineReceived`` catches it and writes the same reply (Twisted would log the
+  exception and drop the connection).
+
+``<what>`` is the exception message (``injected`` for an injected failure). With
+``--fail-rate 0`` (the default) no code path differs from the seed.
+
+Other flags: ``--bind`` (default 127.0.0.1), ``--port-file PATH`` (the chosen port, written
+atomically), ``--lf`` (use a bare ``\\n`` as the delimiter instead of ``\\r\\n``),
+``--backlog`` (listen backlog, Twisted's default 50), ``--stats-interval S`` (print
+``STATS {json}`` lines with the pool's statistics on stderr every S seconds), ``--seed``.
+
+The first line on stderr is always ``listening on 127.0.0.1:PORT``. Exit codes: 0 after a
+clean stop, 2 for bad flags or a missing Twisted.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import time
+
+MODES = {
+    "inline": "inline",
+    "call-in-thread": "call-in-thread",
+    "callInThread": "call-in-thread",
+    "defer-to-thread": "defer-to-thread",
+    "deferToThread": "defer-to-thread",
+}
+
+_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+_WORK_RE = re.compile(r"^(sleep|spin):([0-9]+(?:\.[0-9]+)?)(us|ms|s)$")
+
+
+class WorkSpec:
+    """One unit of simulated business logic: ``none``, ``sleep:<d>`` or ``spin:<d>``.
+
+    ``sleep`` blocks in ``time.sleep`` (releases the GIL, like a MySQL call would);
+    ``spin`` busy-waits on the clock (holds the GIL, like pure-Python CPU work).
+    """
+
+    def __init__(self, kind, seconds):
+        self.kind = kind
+        self.seconds = seconds
+
+    @classmethod
+    def parse(cls, text):
+        if text == "none":
+            return cls("none", 0.0)
+        match = _WORK_RE.match(text)
+        if not match:
+            raise ValueError(
+                f"bad work spec {text!r}: expected none, sleep:<n><unit> or "
+                f"spin:<n><unit> with unit us, ms or s (e.g. sleep:10ms, spin:200us)")
+        kind, number, unit = match.groups()
+        return cls(kind, float(number) * _UNIT_SECONDS[unit])
+
+    def run(self):
+        if self.kind == "sleep":
+            time.sleep(self.seconds)
+        elif self.kind == "spin":
+            deadline = time.perf_counter() + self.seconds
+            while time.perf_counter() < deadline:
+                pass
+
+    def __str__(self):
+        if self.kind == "none":
+            return "none"
+        return f"{self.kind}:{self.seconds * 1e6:g}us"
+
+
+class InjectedFailure(Exception):
+    """Raised by a request chosen to fail by --fail-rate."""
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="twisted_server.py",
+        description="The seed's Twisted line server (ack:<line>) as a poolbench peer. "
+                    "Run with /usr/bin/python3 (Debian's python3-twisted).")
+    parser.add_argument("--port", type=int, default=9090,
+                        help="TCP port; 0 picks a free one (default 9090)")
+    parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port-file", help="write the chosen port to this file")
+    parser.add_argument("--mode", default="defer-to-thread", choices=sorted(MODES),
+                        help="how a line is handled (default defer-to-thread)")
+    parser.add_argument("--pool-size", type=int, default=10,
+                        help="reactor.suggestThreadPoolSize(N) (default 10, Twisted's)")
+    parser.add_argument("--work", default="sleep:10ms",
+                        help="work per request: none, sleep:<d>, spin:<d>; units us, ms, s "
+                             "(default sleep:10ms)")
+    parser.add_argument("--fail-rate", type=float, default=0.0,
+                        help="probability in [0, 1] that a request fails (err: reply)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed for the --fail-rate random choice")
+    parser.add_argument("--lf", action="store_true",
+                        help="use a bare \\n as the line delimiter instead of \\r\\n")
+    parser.add_argument("--backlog", type=int, default=50,
+                        help="listen backlog (default 50, Twisted's)")
+    parser.add_argument("--stats-interval", type=float, default=0.0,
+                        help="print 'STATS {json}' pool statistics to stderr every S seconds")
+    args = parser.parse_args(argv)
+    args.mode = MODES[args.mode]
+    try:
+        args.work = WorkSpec.parse(args.work)
+    except ValueError as e:
+        parser.error(str(e))
+    if not 0.0 <= args.fail_rate <= 1.0:
+        parser.error(f"--fail-rate must be in [0, 1], got {args.fail_rate}")
+    if args.pool_size < 1:
+        parser.error(f"--pool-size must be >= 1, got {args.pool_size} "
+                     "(Twisted accepts 0 but then never runs any work)")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be in [0, 65535], got {args.port}")
+    if args.backlog < 1:
+        parser.error(f"--backlog must be >= 1, got {args.backlog}")
+    if args.stats_interval < 0:
+        parser.error(f"--stats-interval must be >= 0, got {args.stats_interval}")
+    return args
+
+
+def import_twisted():
+    try:
+        from twisted.internet import protocol, reactor, task  # noqa: F401
+        from twisted.internet.threads import deferToThread  # noqa: F401
+        from twisted.protocols.basic import LineReceiver  # noqa: F401
+    except ImportError as e:
+        sys.stderr.write(
+            f"twisted_server.py: cannot import Twisted ({e}) with {sys.executable}.\n"
+            "  install python3-twisted (Debian) or pip install twisted,\n"
+            "  and run this script with that interpreter, e.g. "
+            "/usr/bin/python3 scripts/twisted_server.py\n")
+        sys.exit(2)
+
+
+def build_factory(args, counters):
+    from twisted.internet import protocol, reactor
+    from twisted.internet.threads import deferToThread
+    from twisted.protocols.basic import LineReceiver
+
+    work = args.work
+    fail_rate = args.fail_rate
+    rng = random.Random(args.seed)
+    line_delimiter = b"\n" if args.lf else b"\r\n"
+
+    def business_logic(line):
+        """The seed's time.sleep(1): blocking work standing in for a call such as MySQL."""
+        work.run()
+        if fail_rate and rng.random() < fail_rate:
+            raise InjectedFailure("injected")
+        return line
+
+    class InlineProtocol(LineReceiver):
+        delimiter = line_delimiter
+
+        def lineReceived(self, line):
+            counters["requests"] += 1
+            try:
+                result = business_logic(line)
+            except Exception as e:  # the addition: reply instead of dropping the connection
+                self.write_error(e, line)
+                return
+            self.write_response(result)
+
+        def write_response(self, result):
+            counters["replies"] += 1
+            self.transport.write(b"ack:" + result + self.delimiter)
+
+        def write_error(self, error, line):
+            counters["errors"] += 1
+            what = str(error).encode("utf-8", "replace") or type(error).__name__.encode()
+            self.transport.write(b"err:" + what + b"|" + line + self.delimiter)
+
+    class CallInThreadProtocol(InlineProtocol):
+        def lineReceived(self, line):
+            counters["requests"] += 1
+            # process the packet on the pool
+            reactor.callInThread(self.handle_request, line)
+
+        def handle_request(self, line):
+            try:
+                result = business_logic(line)
+            except Exception as e:  # the addition: Twisted would only log it (no reply)
+                reactor.callFromThread(self.write_error, e, line)
+                return
+            # hand the reply back to the reactor thread
+            reactor.callFromThread(self.write_response, result)
+
+    class DeferToThreadProtocol(InlineProtocol):
+        def lineReceived(self, line):
+            counters["requests"] += 1
+            d = deferToThread(self.handle_request, line).addCallback(self.write_response)
+            # the addition: without it the failure is "Unhandled error in Deferred", no reply
+            d.addErrback(lambda failure: self.write_error(failure.value, line))
+
+        def handle_request(self, line):
+            return business_logic(line)
+
+    protocol_class = {
+        "inline": InlineProtocol,
+        "call-in-thread": CallInThreadProtocol,
+        "defer-to-thread": DeferToThreadProtocol,
+    }[args.mode]
+
+    class DemoProtocolFactory(protocol.Factory):
+        def buildProtocol(self, addr):
+            p = protocol_class()
+            p.factory = self
+            return p
+
+    return DemoProtocolFactory()
+
+
+def pool_stats(reactor, counters, started):
+    """Pool figures as TWISTED_SEMANTICS.md section 9 lists them (unsynchronized reads)."""
+    stats = {"t": round(time.monotonic() - started, 3)}
+    pool = reactor.threadpool
+    if pool is not None:
+        team = pool._team.statistics()
+        stats.update(idle=team.idleWorkerCount, busy=team.busyWorkerCount,
+                     backlog=team.backloggedWorkCount, workers=pool.workers,
+                     threads_created=len(pool.threads), min=pool.min, max=pool.max)
+    stats["call_queue"] = len(reactor.threadCallQueue)
+    stats.update(counters)
+    return stats
+
+
+def write_port_file(path, port):
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(f"{port}\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import_twisted()
+    from twisted.internet import reactor, task
+    from twisted.internet.error import CannotListenError
+
+    counters = {"requests": 0, "replies": 0, "errors": 0}
+    # Creates the pool object (no threads yet); sets max only, min stays 0.
+    reactor.suggestThreadPoolSize(args.pool_size)
+    try:
+        port = reactor.listenTCP(args.port, build_factory(args, counters),
+                                 backlog=args.backlog, interface=args.bind)
+    except CannotListenError as e:
+        sys.stderr.write(f"twisted_server.py: cannot listen on {args.bind}:{args.port}: "
+                         f"{e.socketError}\n")
+        return 2
+    bound = port.getHost()
+    sys.stderr.write(f"listening on {bound.host}:{bound.port}\n")
+    sys.stderr.flush()
+    if args.port_file:
+        write_port_file(args.port_file, bound.port)
+
+    if args.stats_interval > 0:
+        started = time.monotonic()
+
+        def print_stats():
+            sys.stderr.write("STATS " + json.dumps(pool_stats(reactor, counters, started)) + "\n")
+            sys.stderr.flush()
+
+        task.LoopingCall(print_stats).start(args.stats_interval, now=False)
+
+    reactor.run()  # installs Twisted's SIGINT/SIGTERM handlers: reactor.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
