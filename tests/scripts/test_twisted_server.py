@@ -1,0 +1,209 @@
+"""Tests for scripts/twisted_server.py, the Twisted peer server, over real loopback TCP.
+
+Run: /usr/bin/python3 -m unittest discover tests/scripts
+The server needs an interpreter with Twisted: $POOLBENCH_TWISTED_PYTHON, else /usr/bin/python3,
+else this interpreter. The tests skip (saying why) only when none of them has Twisted.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SERVER = os.path.join(ROOT, "scripts", "twisted_server.py")
+MODES = ("inline", "call-in-thread", "defer-to-thread")
+
+
+def find_twisted_python():
+    candidates = [os.environ.get("POOLBENCH_TWISTED_PYTHON"), "/usr/bin/python3", sys.executable]
+    for python in filter(None, candidates):
+        if os.path.exists(python) and subprocess.run(
+                [python, "-c", "import twisted"], capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+PYTHON = find_twisted_python()
+
+
+class Server:
+    """One twisted_server.py process on --port 0; stderr goes to a temp file we can poll."""
+
+    def __init__(self, *flags):
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen([PYTHON, SERVER, "--port", "0", *flags],
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.port = self._wait_for_port(timeout=10)
+
+    def _wait_for_port(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.stderr.seek(0)
+            first = self.stderr.readline()
+            if first.endswith("\n"):
+                prefix = "listening on 127.0.0.1:"
+                if not first.startswith(prefix):
+                    raise AssertionError(f"unexpected first stderr line: {first!r}")
+                return int(first[len(prefix):])
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}: "
+                                     f"{self.stderr_text()}")
+            time.sleep(0.02)
+        raise AssertionError("server did not print its port within 10 s")
+
+    def stderr_text(self):
+        self.stderr.seek(0)
+        return self.stderr.read()
+
+    def stop(self, timeout=10):
+        """SIGTERM, then SIGKILL if it does not exit; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def exchange(port, lines, timeout=10):
+    """Sends each line on one connection, one at a time; returns the reply lines (bytes)."""
+    replies = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        buffer = b""
+        for line in lines:
+            sock.sendall(line + b"\r\n")
+            while b"\r\n" not in buffer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise AssertionError(f"connection closed, no reply to {line!r}")
+                buffer += chunk
+            reply, buffer = buffer.split(b"\r\n", 1)
+            replies.append(reply)
+    return replies
+
+
+def concurrent_requests(port, clients):
+    """`clients` connections each send one line at the same time; returns elapsed seconds."""
+    errors = []
+    barrier = threading.Barrier(clients)
+
+    def one(i):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                barrier.wait(timeout=10)
+                sock.sendall(b"c%d\r\n" % i)
+                buffer = b""
+                while not buffer.endswith(b"\r\n"):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    buffer += chunk
+                if buffer != b"ack:c%d\r\n" % i:
+                    errors.append(buffer)
+        except Exception as e:  # reported below, in the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    started = time.monotonic()  # connections are made before the barrier; close enough
+    for t in threads:
+        t.join(20)
+    elapsed = time.monotonic() - started
+    if errors:
+        raise AssertionError(f"bad replies: {errors}")
+    return elapsed
+
+
+@unittest.skipIf(PYTHON is None,
+                 "Twisted is not installed for /usr/bin/python3 or this interpreter: "
+                 "install python3-twisted (Debian) or pip install twisted")
+class TwistedServerTest(unittest.TestCase):
+    def start(self, *flags):
+        server = Server(*flags)
+        self.addCleanup(server.stderr.close)
+        self.addCleanup(server.stop)
+        return server
+
+    def test_ack_in_every_mode(self):
+        for mode in MODES + ("callInThread", "deferToThread"):
+            with self.subTest(mode=mode):
+                server = self.start("--mode", mode, "--work", "sleep:1ms")
+                self.assertEqual(exchange(server.port, [b"hello", b"", b"a b|c"]),
+                                 [b"ack:hello", b"ack:", b"ack:a b|c"])
+                status = server.stop()
+                self.assertEqual(status, 0, server.stderr_text())
+
+    def test_error_reply_with_fail_rate_one(self):
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                server = self.start("--mode", mode, "--work", "none", "--fail-rate", "1")
+                self.assertEqual(exchange(server.port, [b"x1", b"x2"]),
+                                 [b"err:injected|x1", b"err:injected|x2"])
+
+    def test_pool_runs_requests_concurrently(self):
+        # 8 clients, 50 ms of sleep each: pool 4 takes ~2 rounds (~100 ms), inline ~8 (~400 ms).
+        inline = self.start("--mode", "inline", "--work", "sleep:50ms")
+        inline_s = concurrent_requests(inline.port, 8)
+        self.assertGreater(inline_s, 0.35)
+        for mode in ("call-in-thread", "defer-to-thread"):
+            with self.subTest(mode=mode):
+                server = self.start("--mode", mode, "--pool-size", "4", "--work", "sleep:50ms")
+                pooled_s = concurrent_requests(server.port, 8)
+                self.assertGreater(pooled_s, 0.09)
+                self.assertLess(pooled_s, inline_s * 0.6)
+
+    def test_lf_delimiter(self):
+        server = self.start("--mode", "defer-to-thread", "--work", "none", "--lf")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"a\nb\n")
+            buffer = b""
+            while buffer.count(b"\n") < 2:
+                buffer += sock.recv(4096)
+        self.assertEqual(sorted(buffer.split(b"\n")[:2]), [b"ack:a", b"ack:b"])
+
+    def test_port_file_and_stats(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            port_file = os.path.join(tmp, "port")
+            server = self.start("--mode", "call-in-thread", "--work", "none",
+                                "--port-file", port_file, "--stats-interval", "0.05")
+            with open(port_file) as f:
+                self.assertEqual(int(f.read()), server.port)
+            exchange(server.port, [b"s"])
+            time.sleep(0.2)
+            self.assertIn('STATS {"t": ', server.stderr_text())
+            self.assertIn('"max": 10', server.stderr_text())  # Twisted's default pool size
+
+    def test_bad_flags_exit_2(self):
+        for flags in (["--work", "sleep:10"], ["--work", "nap:1ms"], ["--fail-rate", "1.5"],
+                      ["--mode", "threads"], ["--pool-size", "0"]):
+            with self.subTest(flags=flags):
+                result = subprocess.run([PYTHON, SERVER, "--port", "0", *flags],
+                                        capture_output=True, text=True, timeout=20)
+                self.assertEqual(result.returncode, 2)
+                self.assertIn("error", result.stderr)
+
+
+class MissingTwistedTest(unittest.TestCase):
+    def test_says_how_to_install(self):
+        # Hide every site-packages so the import fails the way it does on a bare interpreter.
+        result = subprocess.run([sys.executable, "-S", "-s", SERVER, "--port", "0"],
+                                capture_output=True, text=True, timeout=20,
+                                env={**os.environ, "PYTHONPATH": "", "PYTHONNOUSERSITE": "1"})
+        if result.returncode == 0:
+            self.skipTest("Twisted importable even without site-packages")
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("python3-twisted", result.stderr)
+        self.assertIn("pip install twisted", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
