@@ -31,20 +31,35 @@ closed-loop load generator would hang on that connection. So a request chosen to
 probability ``--fail-rate``) raises in the handler, and:
 
 * defer-to-thread: an errback added after ``write_response`` writes ``err:<what>|<line>\\r\\n``;
-* call-in-thread: the worker catches the exception and ``callFromThread``\\ s the same reply;
+* call-in-thread: the worker catches the exception and sends the same reply through
+  ``reactor.callFromThread``;
 * inline: ``lineReceived`` catches it and writes the same reply (Twisted would log the
   exception and drop the connection).
 
-``<what>`` is the exception message (``injected`` for an injected failure). With
+``<what>`` is the exception message: ``injected failure``, as reference_server says. With
 ``--fail-rate 0`` (the default) no code path differs from the seed.
 
-Other flags: ``--bind`` (default 127.0.0.1), ``--port-file PATH`` (the chosen port, written
-atomically), ``--lf`` (use a bare ``\\n`` as the delimiter instead of ``\\r\\n``),
-``--backlog`` (listen backlog, Twisted's default 50), ``--stats-interval S`` (print
-``STATS {json}`` lines with the pool's statistics on stderr every S seconds), ``--seed``.
+Flags shared with reference_server: ``--port`` (0 = a free port), ``--bind`` (default
+127.0.0.1), ``--port-file PATH`` (the chosen port, written atomically), ``--mode`` (default
+call-in-thread), ``--pool-size`` (default 10, Twisted's), ``--work`` (the same grammar:
+``none | sleep|spin:DURATION[,fixed|exp][,pPROB=DURATION]...``, default ``sleep:1s`` as in the
+seed), ``--fail-rate``, ``--lf`` (a bare ``\\n`` also ends a line; replies stay ``\\r\\n``),
+``--max-line`` (``LineReceiver.MAX_LENGTH``), ``--max-queue`` (only 0: Twisted's backlog is
+unbounded). Extra: ``--backlog`` (listen backlog, Twisted's 50), ``--seed`` (for the
+random choices), ``--stats-interval S`` (``STATS {json}`` lines on stderr every S seconds:
+idle/busy/backlog/workers/threads_created/min/max from the pool, ``call_queue`` =
+``len(reactor.threadCallQueue)``, and request/reply/error counters).
 
-The first line on stderr is always ``listening on 127.0.0.1:PORT``. Exit codes: 0 after a
-clean stop, 2 for bad flags or a missing Twisted.
+Where Twisted (and so this peer) differs from reference_server, on purpose:
+
+* an overlong line closes the connection with no ``err:line too long`` reply
+  (``LineReceiver.lineLengthExceeded`` → ``loseConnection``);
+* on SIGTERM/SIGINT, connections close at once, the pool still runs its whole backlog, and the
+  replies are dropped; there is no ``--drain-timeout``. A SIGINT inherited as ignored (a
+  background job of a non-interactive shell) stays ignored, as Twisted leaves it; use SIGTERM.
+
+The first line on stderr is always ``listening on HOST:PORT``. Exit codes: 0 after a clean
+stop, 2 for bad flags, a port that cannot be bound, or a missing Twisted.
 """
 
 import argparse
@@ -63,45 +78,99 @@ MODES = {
     "deferToThread": "defer-to-thread",
 }
 
-_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
-_WORK_RE = re.compile(r"^(sleep|spin):([0-9]+(?:\.[0-9]+)?)(us|ms|s)$")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+_DURATION_RE = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|ms|s)$")
+_GRAMMAR = ("expected none or KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., KIND sleep|spin, "
+            "DURATION a number and a unit ns|us|ms|s (e.g. sleep:10ms, spin:200us, "
+            "sleep:10ms,exp, sleep:1ms,p0.01=100ms)")
+
+
+def parse_duration(text):
+    """'10ms' -> 0.01 (seconds). Units ns, us, ms, s; at most an hour, like reference_server."""
+    match = _DURATION_RE.match(text)
+    if not match:
+        raise ValueError(f"bad duration {text!r}")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > 3600:
+        raise ValueError(f"duration {text!r} is over an hour")
+    return seconds
 
 
 class WorkSpec:
-    """One unit of simulated business logic: ``none``, ``sleep:<d>`` or ``spin:<d>``.
+    """What one request costs, with reference_server's --work grammar (reference_server/work.hpp):
 
-    ``sleep`` blocks in ``time.sleep`` (releases the GIL, like a MySQL call would);
-    ``spin`` busy-waits on the clock (holds the GIL, like pure-Python CPU work).
+        none | KIND:DURATION[,fixed|exp][,pPROB=DURATION]...
+
+    ``sleep`` blocks in ``time.sleep`` (releases the GIL, like the seed's MySQL call);
+    ``spin`` busy-waits on the clock (holds the GIL, like pure-Python CPU work). ``exp`` draws
+    an exponential duration with DURATION as its mean; ``pPROB=D`` makes a request cost D
+    instead with probability PROB (several may be given, adding up to at most 1).
     """
 
-    def __init__(self, kind, seconds):
+    def __init__(self, kind="none", seconds=0.0, exponential=False, outliers=()):
         self.kind = kind
         self.seconds = seconds
+        self.exponential = exponential
+        self.outliers = list(outliers)  # [(probability, seconds)]
 
     @classmethod
     def parse(cls, text):
-        if text == "none":
-            return cls("none", 0.0)
-        match = _WORK_RE.match(text)
-        if not match:
-            raise ValueError(
-                f"bad work spec {text!r}: expected none, sleep:<n><unit> or "
-                f"spin:<n><unit> with unit us, ms or s (e.g. sleep:10ms, spin:200us)")
-        kind, number, unit = match.groups()
-        return cls(kind, float(number) * _UNIT_SECONDS[unit])
+        def reject(why):
+            raise ValueError(f"bad work spec {text!r}: {why}; {_GRAMMAR}")
 
-    def run(self):
+        if text == "none":
+            return cls()
+        kind, colon, rest = text.partition(":")
+        if not colon:
+            reject("no ':' after the kind")
+        if kind not in ("sleep", "spin"):
+            reject(f"unknown kind {kind!r}")
+        parts = rest.split(",")
+        try:
+            spec = cls(kind, parse_duration(parts[0]))
+            for i, part in enumerate(parts[1:], start=1):
+                if part in ("fixed", "exp"):
+                    if i != 1:
+                        reject("the distribution must come right after the duration")
+                    spec.exponential = part == "exp"
+                elif part.startswith("p") and "=" in part:
+                    probability_text, _, duration_text = part[1:].partition("=")
+                    probability = float(probability_text)
+                    if not 0 < probability <= 1:
+                        reject(f"probability in {part!r} is not in (0, 1]")
+                    spec.outliers.append((probability, parse_duration(duration_text)))
+                else:
+                    reject(f"unknown part {part!r}")
+        except ValueError as e:
+            if str(e).startswith("bad work spec"):
+                raise
+            reject(str(e))
+        if sum(p for p, _ in spec.outliers) > 1 + 1e-12:
+            reject("the p...= probabilities add up to over 1")
+        return spec
+
+    def sample(self, rng):
+        """Seconds this request costs."""
+        if self.outliers:
+            pick = rng.random()
+            for probability, seconds in self.outliers:
+                if pick < probability:
+                    return seconds
+                pick -= probability
+        if self.exponential and self.seconds > 0:
+            return rng.expovariate(1.0 / self.seconds)
+        return self.seconds
+
+    def run(self, rng):
+        if self.kind == "none":
+            return
+        seconds = self.sample(rng)
         if self.kind == "sleep":
-            time.sleep(self.seconds)
-        elif self.kind == "spin":
-            deadline = time.perf_counter() + self.seconds
+            time.sleep(seconds)
+        else:
+            deadline = time.perf_counter() + seconds
             while time.perf_counter() < deadline:
                 pass
-
-    def __str__(self):
-        if self.kind == "none":
-            return "none"
-        return f"{self.kind}:{self.seconds * 1e6:g}us"
 
 
 class InjectedFailure(Exception):
@@ -117,19 +186,27 @@ def parse_args(argv):
                         help="TCP port; 0 picks a free one (default 9090)")
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port-file", help="write the chosen port to this file")
-    parser.add_argument("--mode", default="defer-to-thread", choices=sorted(MODES),
-                        help="how a line is handled (default defer-to-thread)")
+    parser.add_argument("--mode", default="call-in-thread", choices=sorted(MODES),
+                        help="how a line is handled (default call-in-thread)")
     parser.add_argument("--pool-size", type=int, default=10,
                         help="reactor.suggestThreadPoolSize(N) (default 10, Twisted's)")
-    parser.add_argument("--work", default="sleep:10ms",
-                        help="work per request: none, sleep:<d>, spin:<d>; units us, ms, s "
-                             "(default sleep:10ms)")
+    parser.add_argument("--work", default="sleep:1s",
+                        help="work per request (default sleep:1s, the seed's): none | "
+                             "KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., KIND sleep|spin, "
+                             "units ns|us|ms|s; e.g. sleep:10ms  spin:200us,exp  "
+                             "sleep:1ms,p0.01=100ms")
     parser.add_argument("--fail-rate", type=float, default=0.0,
                         help="probability in [0, 1] that a request fails (err: reply)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed for the --fail-rate random choice")
     parser.add_argument("--lf", action="store_true",
-                        help="use a bare \\n as the line delimiter instead of \\r\\n")
+                        help="also end lines at a bare \\n (a \\r before it is dropped); "
+                             "replies still end in \\r\\n")
+    parser.add_argument("--max-line", type=int, default=16384,
+                        help="LineReceiver.MAX_LENGTH (default 16384); a longer line closes "
+                             "the connection, as in Twisted")
+    parser.add_argument("--max-queue", type=int, default=0,
+                        help="only 0 (unbounded) is accepted: Twisted's backlog has no bound")
     parser.add_argument("--backlog", type=int, default=50,
                         help="listen backlog (default 50, Twisted's)")
     parser.add_argument("--stats-interval", type=float, default=0.0,
@@ -147,6 +224,10 @@ def parse_args(argv):
                      "(Twisted accepts 0 but then never runs any work)")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in [0, 65535], got {args.port}")
+    if args.max_line < 1:
+        parser.error(f"--max-line must be >= 1, got {args.max_line}")
+    if args.max_queue != 0:
+        parser.error("--max-queue: Twisted's pool backlog is unbounded; only 0 is accepted")
     if args.backlog < 1:
         parser.error(f"--backlog must be >= 1, got {args.backlog}")
     if args.stats_interval < 0:
@@ -176,17 +257,16 @@ def build_factory(args, counters):
     work = args.work
     fail_rate = args.fail_rate
     rng = random.Random(args.seed)
-    line_delimiter = b"\n" if args.lf else b"\r\n"
 
     def business_logic(line):
         """The seed's time.sleep(1): blocking work standing in for a call such as MySQL."""
-        work.run()
+        work.run(rng)
         if fail_rate and rng.random() < fail_rate:
-            raise InjectedFailure("injected")
+            raise InjectedFailure("injected failure")
         return line
 
     class InlineProtocol(LineReceiver):
-        delimiter = line_delimiter
+        MAX_LENGTH = args.max_line
 
         def lineReceived(self, line):
             counters["requests"] += 1
@@ -199,12 +279,12 @@ def build_factory(args, counters):
 
         def write_response(self, result):
             counters["replies"] += 1
-            self.transport.write(b"ack:" + result + self.delimiter)
+            self.transport.write(b"ack:" + result + b"\r\n")
 
         def write_error(self, error, line):
             counters["errors"] += 1
             what = str(error).encode("utf-8", "replace") or type(error).__name__.encode()
-            self.transport.write(b"err:" + what + b"|" + line + self.delimiter)
+            self.transport.write(b"err:" + what + b"|" + line + b"\r\n")
 
     class CallInThreadProtocol(InlineProtocol):
         def lineReceived(self, line):
@@ -236,6 +316,15 @@ def build_factory(args, counters):
         "call-in-thread": CallInThreadProtocol,
         "defer-to-thread": DeferToThreadProtocol,
     }[args.mode]
+    if args.lf:
+        class LfProtocol(protocol_class):
+            """Split at b"\\n" and drop one b"\\r" before it, so \\r\\n and \\n both end a line."""
+            delimiter = b"\n"
+
+            def lineReceived(self, line):
+                return super().lineReceived(line[:-1] if line.endswith(b"\r") else line)
+
+        protocol_class = LfProtocol
 
     class DemoProtocolFactory(protocol.Factory):
         def buildProtocol(self, addr):

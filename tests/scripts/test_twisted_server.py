@@ -5,6 +5,7 @@ The server needs an interpreter with Twisted: $POOLBENCH_TWISTED_PYTHON, else /u
 else this interpreter. The tests skip (saying why) only when none of them has Twisted.
 """
 
+import importlib.util
 import os
 import signal
 import socket
@@ -147,7 +148,7 @@ class TwistedServerTest(unittest.TestCase):
             with self.subTest(mode=mode):
                 server = self.start("--mode", mode, "--work", "none", "--fail-rate", "1")
                 self.assertEqual(exchange(server.port, [b"x1", b"x2"]),
-                                 [b"err:injected|x1", b"err:injected|x2"])
+                                 [b"err:injected failure|x1", b"err:injected failure|x2"])
 
     def test_pool_runs_requests_concurrently(self):
         # 8 clients, 50 ms of sleep each: pool 4 takes ~2 rounds (~100 ms), inline ~8 (~400 ms).
@@ -164,11 +165,12 @@ class TwistedServerTest(unittest.TestCase):
     def test_lf_delimiter(self):
         server = self.start("--mode", "defer-to-thread", "--work", "none", "--lf")
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-            sock.sendall(b"a\nb\n")
+            sock.sendall(b"a\nb\r\n")
             buffer = b""
-            while buffer.count(b"\n") < 2:
+            while buffer.count(b"\r\n") < 2:
                 buffer += sock.recv(4096)
-        self.assertEqual(sorted(buffer.split(b"\n")[:2]), [b"ack:a", b"ack:b"])
+        # Both a bare \n and \r\n end a line; replies end in \r\n (order: pool completion).
+        self.assertEqual(sorted(buffer.split(b"\r\n")[:2]), [b"ack:a", b"ack:b"])
 
     def test_port_file_and_stats(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -182,14 +184,64 @@ class TwistedServerTest(unittest.TestCase):
             self.assertIn('STATS {"t": ', server.stderr_text())
             self.assertIn('"max": 10', server.stderr_text())  # Twisted's default pool size
 
+    def test_overlong_line_closes_the_connection(self):
+        server = self.start("--mode", "inline", "--work", "none", "--max-line", "8")
+        self.assertEqual(exchange(server.port, [b"12345678"]), [b"ack:12345678"])
+        with self.assertRaisesRegex(AssertionError, "connection closed"):
+            exchange(server.port, [b"123456789"])
+
     def test_bad_flags_exit_2(self):
         for flags in (["--work", "sleep:10"], ["--work", "nap:1ms"], ["--fail-rate", "1.5"],
-                      ["--mode", "threads"], ["--pool-size", "0"]):
+                      ["--mode", "threads"], ["--pool-size", "0"], ["--max-queue", "5"],
+                      ["--drain-timeout", "1s"]):
             with self.subTest(flags=flags):
                 result = subprocess.run([PYTHON, SERVER, "--port", "0", *flags],
                                         capture_output=True, text=True, timeout=20)
                 self.assertEqual(result.returncode, 2)
                 self.assertIn("error", result.stderr)
+
+
+class WorkSpecTest(unittest.TestCase):
+    """The --work grammar is reference_server's (reference_server/work.hpp)."""
+
+    @classmethod
+    def setUpClass(cls):
+        spec = importlib.util.spec_from_file_location("twisted_server", SERVER)
+        cls.module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cls.module)  # stdlib only at import time: no Twisted needed
+
+    def parse(self, text):
+        return self.module.WorkSpec.parse(text)
+
+    def test_good_specs(self):
+        self.assertEqual(self.parse("none").kind, "none")
+        spec = self.parse("sleep:10ms")
+        self.assertEqual((spec.kind, spec.seconds, spec.exponential), ("sleep", 0.01, False))
+        self.assertAlmostEqual(self.parse("spin:200us").seconds, 200e-6)
+        self.assertAlmostEqual(self.parse("sleep:1.5s").seconds, 1.5)
+        self.assertAlmostEqual(self.parse("sleep:100ns").seconds, 100e-9)
+        self.assertTrue(self.parse("sleep:10ms,exp").exponential)
+        spec = self.parse("sleep:1ms,p0.01=100ms,p0.5=2ms")
+        self.assertEqual(len(spec.outliers), 2)
+        self.assertAlmostEqual(spec.outliers[0][1], 0.1)
+
+    def test_bad_specs(self):
+        for text in ("sleep:10", "sleep:1m", "nap:1ms", "sleep", "sleep:", "sleep:10ms,poisson",
+                     "sleep:1ms,p0=1ms", "sleep:1ms,p0.6=1ms,p0.6=2ms", "sleep:2h",
+                     "sleep:1ms,p0.1=1ms,exp", ""):
+            with self.subTest(text=text):
+                with self.assertRaisesRegex(ValueError, "bad work spec"):
+                    self.parse(text)
+
+    def test_sample(self):
+        import random
+        rng = random.Random(1)
+        spec = self.parse("sleep:1ms,p0.25=100ms")
+        samples = [spec.sample(rng) for _ in range(4000)]
+        self.assertAlmostEqual(samples.count(0.1) / len(samples), 0.25, delta=0.03)
+        exp = self.parse("sleep:10ms,exp")
+        mean = sum(exp.sample(rng) for _ in range(4000)) / 4000
+        self.assertAlmostEqual(mean, 0.01, delta=0.001)
 
 
 class MissingTwistedTest(unittest.TestCase):
