@@ -18,6 +18,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -129,13 +130,20 @@ auto defer_to_thread(Reactor& reactor, ThreadPool& pool, F work)
   using T = std::invoke_result_t<F&>;
   Deferred<T> deferred;
   const bool accepted = pool.submit([&reactor, deferred, work = std::move(work)]() mutable {
+    std::optional<T> value;
+    std::exception_ptr error;
     try {
-      T value = work();
-      reactor.call_from_thread(
-          [d = std::move(deferred), v = std::move(value)]() mutable { d.callback(std::move(v)); });
+      value.emplace(work());
     } catch (...) {
+      error = std::current_exception();
+    }
+    // Hand the only reference over: the exception is then released on the reactor thread.
+    if (error) {
       reactor.call_from_thread(
-          [d = std::move(deferred), e = std::current_exception()]() mutable { d.errback(e); });
+          [d = std::move(deferred), e = std::move(error)]() mutable { d.errback(std::move(e)); });
+    } else {
+      reactor.call_from_thread(
+          [d = std::move(deferred), v = std::move(*value)]() mutable { d.callback(std::move(v)); });
     }
   });
   if (!accepted) deferred.errback(std::make_exception_ptr(PoolBusyError()));
