@@ -59,4 +59,13 @@ std::string describe_wait_status(int wait_status);
 std::uint16_t wait_for_port_file(ChildProcess& child, const std::filesystem::path& port_file,
                                  std::chrono::milliseconds timeout);
 
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released), for
+// servers that must be told their port. Throws std::system_error.
+std::uint16_t pick_free_port();
+
+// Waits until something accepts TCP connections at host:port. Throws std::runtime_error if the
+// child exits first or `timeout` passes.
+void wait_until_accepting(ChildProcess& child, const std::string& host, std::uint16_t port,
+                          std::chrono::milliseconds timeout);
+
 }  // namespace poolbench

@@ -142,6 +142,16 @@ std::chrono::nanoseconds WorkSpec::sample(std::mt19937_64& random) const {
   return duration;
 }
 
+double WorkSpec::mean_nanoseconds() const {
+  double outlier_probability = 0;
+  double mean = 0;
+  for (const auto& outlier : outliers) {
+    outlier_probability += outlier.probability;
+    mean += outlier.probability * static_cast<double>(outlier.duration.count());
+  }
+  return mean + (1 - outlier_probability) * static_cast<double>(duration.count());
+}
+
 Work::Work(WorkSpec spec, double fail_rate) : spec_(std::move(spec)), fail_rate_(fail_rate) {
   if (!(fail_rate >= 0 && fail_rate <= 1)) {
     throw std::invalid_argument("fail rate " + std::to_string(fail_rate) + " is not in [0, 1]");

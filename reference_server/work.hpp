@@ -37,6 +37,8 @@ struct WorkSpec {
   static WorkSpec parse(std::string_view text);
   std::string to_string() const;  // canonical spelling; parse(to_string()) is the same spec
   std::chrono::nanoseconds sample(std::mt19937_64& random) const;
+  // The expected cost of one request (outliers included), in nanoseconds.
+  double mean_nanoseconds() const;
 };
 
 // "10ms", "1.5s", "200us", "100ns": a decimal number and a unit (ns, us, ms, s), at most an hour.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -38,13 +39,20 @@ class ServerProcess {
         argv, {.stdout_path = directory_ / "stdout", .stderr_path = directory_ / "stderr"}));
     port_ = wait_for_port_file(*process_, directory_ / "port", std::chrono::seconds(10));
   }
+  // A server stopped by SIGTERM drains and exits 0; anything else (a crash, a sanitizer
+  // report: TSan exits 66) fails the test that owned it, with the server's stderr.
   ~ServerProcess() {
-    process_->stop(std::chrono::seconds(5));
+    const int status = process_->stop(std::chrono::seconds(5));
+    if (exit_code_of(status) != 0 && expect_clean_exit_) {
+      ADD_FAILURE() << "server " << describe_wait_status(status) << "; its stderr:\n"
+                    << stderr_text();
+    }
     std::error_code ignored;
     std::filesystem::remove_all(directory_, ignored);
   }
 
   std::uint16_t port() const { return port_; }
+  void expect_unclean_exit() { expect_clean_exit_ = false; }
   ChildProcess& process() { return *process_; }
   std::string stderr_text() const {
     std::ifstream in(directory_ / "stderr");
@@ -55,6 +63,7 @@ class ServerProcess {
   std::filesystem::path directory_;
   std::optional<ChildProcess> process_;
   std::uint16_t port_ = 0;
+  bool expect_clean_exit_ = true;
 };
 
 class LineClient {

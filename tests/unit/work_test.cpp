@@ -60,6 +60,12 @@ TEST(WorkSpec, ExponentialSamplesHaveTheRequestedMean) {
   EXPECT_NEAR(total / kSamples / 1e6, 10.0, 0.1);
 }
 
+TEST(WorkSpec, MeanIncludesTheOutliers) {
+  EXPECT_DOUBLE_EQ(WorkSpec::parse("sleep:10ms").mean_nanoseconds(), 10e6);
+  EXPECT_DOUBLE_EQ(WorkSpec::parse("sleep:10ms,exp").mean_nanoseconds(), 10e6);
+  EXPECT_NEAR(WorkSpec::parse("sleep:1ms,p0.01=100ms").mean_nanoseconds(), 0.99e6 + 1e6, 1e-3);
+}
+
 TEST(WorkSpec, OutliersHappenWithTheirProbability) {
   const auto spec = WorkSpec::parse("sleep:1ms,p0.1=100ms");
   std::mt19937_64 random(7);
