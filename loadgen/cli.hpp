@@ -4,7 +4,7 @@
 //   poolbench::LoadSettings settings;
 //   CLI::App* sweep = app.add_subcommand("sweep", "...");
 //   poolbench::add_load_options(*sweep, settings);
-//   ... after parsing: poolbench::finish_load_settings(settings, argv);  // defaults + validate
+//   ... after parsing: poolbench::finish_load_settings(*sweep, settings, argv);  // + validate
 #pragma once
 
 #include <chrono>
@@ -30,9 +30,10 @@ std::string format_duration(std::chrono::nanoseconds duration);
 // `settings` (which must outlive parsing); invalid values fail with CLI11's message.
 void add_load_options(CLI::App& app, LoadSettings& settings);
 
-// After parsing: fills defaults that depend on other flags (duration 10s when neither
-// --duration nor --requests was given), records argv, and validates. Throws
+// After parsing `app`: applies defaults that depend on other flags (--requests without
+// --duration runs until the requests are done), records argv, and validates. Throws
 // CLI::ValidationError so CLI11 prints it like any other bad flag.
-void finish_load_settings(LoadSettings& settings, const std::vector<std::string>& argv);
+void finish_load_settings(const CLI::App& app, LoadSettings& settings,
+                          const std::vector<std::string>& argv);
 
 }  // namespace poolbench

@@ -68,9 +68,9 @@ struct LoadSettings {
   int threads = 0;  // 0: min(hardware threads, connections)
   double rate = 0;  // open loop when > 0: requests/s in total
   Arrival arrival = Arrival::kUniform;
-  std::uint64_t seed = 1;                // Poisson arrivals
-  std::chrono::nanoseconds duration{0};  // measurement window; 0 = until `requests`
-  std::uint64_t requests = 0;            // stop after this many measured requests; 0 = none
+  std::uint64_t seed = 1;                                       // Poisson arrivals
+  std::chrono::nanoseconds duration{std::chrono::seconds(10)};  // window; 0: until `requests`
+  std::uint64_t requests = 0;  // stop after this many measured requests; 0 = none
   std::chrono::nanoseconds warmup{std::chrono::seconds(1)};
   std::chrono::nanoseconds timeout{std::chrono::seconds(5)};  // per request, from intended
   std::chrono::nanoseconds connect_timeout{std::chrono::seconds(3)};

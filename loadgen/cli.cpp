@@ -1,0 +1,172 @@
+#include "cli.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+namespace poolbench {
+namespace {
+
+using std::chrono::nanoseconds;
+
+// A CLI11 option whose text is a duration, stored into `target`.
+CLI::Option* add_duration(CLI::App& app, const std::string& name, nanoseconds& target,
+                          const std::string& description) {
+  const std::string flag = name.substr(0, name.find(','));
+  CLI::Option* option = app.add_option_function<std::string>(
+      name,
+      [&target, flag](const std::string& text) {
+        try {
+          target = parse_duration(text);
+        } catch (const std::invalid_argument& e) {
+          throw CLI::ValidationError(flag, e.what());
+        }
+      },
+      description);
+  option->type_name("DURATION")->default_str(format_duration(target));
+  return option;
+}
+
+}  // namespace
+
+nanoseconds parse_duration(std::string_view text) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data() || !std::isfinite(value) || value < 0) {
+    throw std::invalid_argument("'" + std::string(text) +
+                                "' is not a duration (e.g. 10s, 250ms, 200us, 1.5m)");
+  }
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  double scale = 0;  // nanoseconds per unit
+  if (unit.empty() || unit == "s") {
+    scale = 1e9;
+  } else if (unit == "ms") {
+    scale = 1e6;
+  } else if (unit == "us") {
+    scale = 1e3;
+  } else if (unit == "ns") {
+    scale = 1;
+  } else if (unit == "m" || unit == "min") {
+    scale = 60e9;
+  } else if (unit == "h") {
+    scale = 3600e9;
+  } else {
+    throw std::invalid_argument("'" + std::string(text) + "' has an unknown unit '" +
+                                std::string(unit) + "' (use ns, us, ms, s, m or h)");
+  }
+  const double ns = value * scale;
+  if (ns > 9e18) throw std::invalid_argument("'" + std::string(text) + "' is too long");
+  return nanoseconds(std::llround(ns));
+}
+
+std::string format_duration(nanoseconds duration) {
+  const std::int64_t ns = duration.count();
+  struct Unit {
+    std::int64_t size;
+    const char* name;
+  };
+  for (const Unit unit : {Unit{3'600'000'000'000, "h"}, Unit{60'000'000'000, "m"},
+                          Unit{1'000'000'000, "s"}, Unit{1'000'000, "ms"}, Unit{1'000, "us"}}) {
+    if (ns != 0 && ns % unit.size == 0) return std::to_string(ns / unit.size) + unit.name;
+  }
+  if (ns == 0) return "0s";
+  return std::to_string(ns) + "ns";
+}
+
+void add_load_options(CLI::App& app, LoadSettings& s) {
+  const std::string target_group = "Target and load";
+  const std::string timing_group = "Timing";
+  const std::string protocol_group = "Protocol";
+
+  app.add_option("--target,-t", s.target, "Server address, HOST:PORT")
+      ->capture_default_str()
+      ->group(target_group);
+  app.add_option("--connections,-c", s.connections, "TCP connections to open and keep")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000))
+      ->group(target_group);
+  app.add_option("--depth,-d", s.depth,
+                 "Requests in flight per connection (pipelining). Open loop: the cap per "
+                 "connection; requests beyond it wait in the generator, charged to latency")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000))
+      ->group(target_group);
+  app.add_option("--threads,-T", s.threads,
+                 "Generator threads, each with its own event loop and connections "
+                 "(default: min(cores, connections))")
+      ->check(CLI::Range(1, 4096))
+      ->group(target_group);
+  app.add_option("--rate,-R", s.rate,
+                 "Open loop: requests/s in total, sent at intended times whatever the replies "
+                 "do. Without it the load is a closed loop")
+      ->check(CLI::PositiveNumber)
+      ->group(target_group);
+  app.add_option_function<std::string>(
+         "--arrival", [&s](const std::string& text) { s.arrival = parse_arrival(text); },
+         "Open-loop arrivals: uniform (constant gaps) or poisson (exponential gaps)")
+      ->check(CLI::IsMember({"uniform", "constant", "poisson"}))
+      ->default_str("uniform")
+      ->group(target_group);
+  app.add_option("--seed", s.seed, "Seed of the Poisson arrival stream")
+      ->capture_default_str()
+      ->group(target_group);
+  app.add_option("--requests,-n", s.requests,
+                 "Stop after this many measured requests (instead of --duration)")
+      ->check(CLI::PositiveNumber)
+      ->group(target_group);
+  add_duration(app, "--think-time", s.think_time,
+               "Closed loop: pause between a reply and the next request on that slot")
+      ->group(target_group);
+
+  add_duration(app, "--duration", s.duration,
+               "Measurement window, after the warm-up (requests intended inside it count)")
+      ->group(timing_group);
+  add_duration(app, "--warmup", s.warmup, "Load before the window, excluded from every number")
+      ->group(timing_group);
+  add_duration(app, "--timeout", s.timeout,
+               "Per request, from its intended send time; a timeout is recorded at this value")
+      ->group(timing_group);
+  add_duration(app, "--connect-timeout", s.connect_timeout, "Time allowed to open all connections")
+      ->group(timing_group);
+  add_duration(app, "--interval", s.interval,
+               "Length of the per-interval series and of the status line's period")
+      ->group(timing_group);
+  add_duration(app, "--expected-interval", s.expected_interval,
+               "Closed loop only: HdrHistogram's coordinated-omission correction for this "
+               "expected request interval (off by default; never for open loop)")
+      ->group(timing_group);
+
+  app.add_option_function<std::string>(
+         "--protocol", [&s](const std::string& text) { s.protocol = parse_protocol(text); },
+         "ack: lines '<id> <padding>', replies 'ack:<line>' matched by id (any order); "
+         "raw: --request sent as is, any one line back, in order")
+      ->check(CLI::IsMember({"ack", "raw"}))
+      ->default_str("ack")
+      ->group(protocol_group);
+  app.add_option("--payload-size", s.payload_size,
+                 "ack: bytes per request line without CRLF (at least the id's digits)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20))
+      ->group(protocol_group);
+  app.add_option("--request", s.request, "raw: the request line (e.g. PING for redis-server)")
+      ->capture_default_str()
+      ->group(protocol_group);
+  app.add_option("--expect", s.expect,
+                 "raw: a reply must start with this (e.g. +PONG); others count as errors")
+      ->group(protocol_group);
+}
+
+void finish_load_settings(const CLI::App& app, LoadSettings& settings,
+                          const std::vector<std::string>& argv) {
+  if (app.count("--requests") > 0 && app.count("--duration") == 0) {
+    settings.duration = nanoseconds(0);  // until the requests are done
+  }
+  settings.argv = argv;
+  try {
+    settings.validate();
+  } catch (const std::invalid_argument& e) {
+    throw CLI::ValidationError(e.what());
+  }
+}
+
+}  // namespace poolbench

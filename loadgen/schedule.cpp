@@ -1,0 +1,57 @@
+#include "schedule.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace poolbench {
+
+std::string_view to_string(Arrival arrival) {
+  return arrival == Arrival::kPoisson ? "poisson" : "uniform";
+}
+
+Arrival parse_arrival(std::string_view text) {
+  if (text == "uniform" || text == "constant") return Arrival::kUniform;
+  if (text == "poisson") return Arrival::kPoisson;
+  throw std::invalid_argument("unknown arrival process '" + std::string(text) +
+                              "' (expected uniform or poisson)");
+}
+
+std::uint64_t SplitMix64::next() {
+  std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+double SplitMix64::next_unit() {
+  return static_cast<double>(next() >> 11) * 0x1.0p-53;
+}
+
+ArrivalPlan::ArrivalPlan(Arrival arrival, double rate, int index, int count, std::uint64_t seed)
+    : arrival_(arrival),
+      rate_(arrival == Arrival::kUniform ? rate : rate / count),
+      k_(static_cast<std::uint64_t>(index)),
+      stride_(static_cast<std::uint64_t>(count)),
+      poisson_ns_(0),
+      // Each thread its own stream: mix the index into the seed (SplitMix64 decorrelates them).
+      rng_(seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(index) + 1) {
+  if (!(rate > 0) || count < 1 || index < 0 || index >= count) {
+    throw std::invalid_argument("ArrivalPlan: rate must be > 0 and 0 <= index < count");
+  }
+}
+
+std::chrono::nanoseconds ArrivalPlan::next() {
+  if (arrival_ == Arrival::kUniform) {
+    // t_k = k / R, computed from k each time: no accumulated rounding, no drift.
+    const long double ns = static_cast<long double>(k_) * 1e9L / static_cast<long double>(rate_);
+    k_ += stride_;
+    return std::chrono::nanoseconds(std::llround(ns));
+  }
+  // Inverse transform of U in [0, 1): gap = -ln(1 - U) / lambda, never negative or infinite.
+  const double gap_s = -std::log1p(-rng_.next_unit()) / rate_;
+  poisson_ns_ += static_cast<long double>(gap_s) * 1e9L;
+  return std::chrono::nanoseconds(std::llround(poisson_ns_));
+}
+
+}  // namespace poolbench
