@@ -50,8 +50,16 @@ class Deferred {
 
   Deferred() : state_(std::make_shared<State>()) {}
 
-  void callback(T value) { fire(Result(std::in_place_index<0>, std::move(value))); }
-  void errback(std::exception_ptr error) { fire(Result(std::in_place_index<1>, std::move(error))); }
+  void callback(T value) {
+    start_firing();
+    state_->value.emplace(std::move(value));
+    run_callbacks();
+  }
+  void errback(std::exception_ptr error) {
+    start_firing();
+    state_->error = std::move(error);
+    run_callbacks();
+  }
 
   // One step: `errback` does not see an exception thrown by `callback` (Twisted's addCallbacks).
   Deferred& add_callbacks(Callback on_value, Errback on_error) {
@@ -77,25 +85,25 @@ class Deferred {
     Errback on_error;   // empty: pass the exception through
   };
 
+  // The current result is `error` when it is set, else `value`.
   struct State {
     bool called = false;
     bool running = false;
-    Result result;
+    std::optional<T> value;
+    std::exception_ptr error;
     std::deque<Step> steps;
 
     ~State() {
-      if (called && result.index() == 1) {
+      if (error) {
         std::fprintf(stderr, "Unhandled error in Deferred: %s\n",
-                     describe_exception(std::get<1>(result)).c_str());
+                     describe_exception(error).c_str());
       }
     }
   };
 
-  void fire(Result result) {
+  void start_firing() {
     if (state_->called) throw AlreadyCalledError();
     state_->called = true;
-    state_->result = std::move(result);
-    run_callbacks();
   }
 
   void run_callbacks() {
@@ -106,13 +114,18 @@ class Deferred {
       Step step = std::move(state.steps.front());
       state.steps.pop_front();
       try {
-        if (state.result.index() == 0 && step.on_value) {
-          state.result.template emplace<0>(step.on_value(std::move(std::get<0>(state.result))));
-        } else if (state.result.index() == 1 && step.on_error) {
-          state.result.template emplace<0>(step.on_error(std::get<1>(state.result)));
+        if (state.error) {
+          if (step.on_error) {
+            T recovered = step.on_error(state.error);
+            state.error = nullptr;
+            state.value.emplace(std::move(recovered));
+          }
+        } else if (step.on_value) {
+          state.value.emplace(step.on_value(std::move(*state.value)));
         }
       } catch (...) {
-        state.result.template emplace<1>(std::current_exception());
+        state.error = std::current_exception();
+        state.value.reset();
       }
     }
     state.running = false;
