@@ -308,8 +308,12 @@ def mode_rank(mode):
     return (MODE_ORDER.index(mode), mode) if mode in MODE_ORDER else (len(MODE_ORDER), mode)
 
 
+def _prog():
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "plot.py"
+
+
 def warn(message):
-    sys.stderr.write(f"plot: {message}\n")
+    sys.stderr.write(f"{_prog()}: {message}\n")
 
 
 def _number(value):
@@ -447,9 +451,8 @@ def import_matplotlib():
         import matplotlib
     except ImportError as e:
         sys.stderr.write(
-            f"plot.py: matplotlib is not available to {sys.executable} ({e}).\n"
-            "  Debian: apt-get install python3-matplotlib, then run /usr/bin/python3 "
-            "scripts/plot.py\n"
+            f"{_prog()}: matplotlib is not available to {sys.executable} ({e}).\n"
+            "  Debian: apt-get install python3-matplotlib, then run it with /usr/bin/python3\n"
             "  elsewhere: pip install matplotlib\n")
         sys.exit(2)
     matplotlib.use("Agg")
@@ -747,13 +750,15 @@ def plot_bench(plt, path, out_dir, formats):
     errors = [r[2] or 0.0 for r in rows]
     ax.barh(ys, [r[1] for r in rows], xerr=errors if any(errors) else None,
             color="tab:blue", alpha=0.8, error_kw={"elinewidth": 1, "capsize": 2})
-    for y, (_, value, _) in zip(ys, rows):
-        ax.text(value * 1.05, y, _format_ns(value), va="center", fontsize=7)
+    for y, (_, value, spread) in zip(ys, rows):
+        ax.text((value + (spread or 0.0)) * 1.1, y, _format_ns(value), va="center", fontsize=7)
     ax.set_yticks(ys)
     ax.set_yticklabels(names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlabel("time per iteration (ns, log scale; error bar: stddev of repetitions)")
+    repeated = any(r[2] is not None for r in rows)
+    ax.set_xlabel("time per iteration (ns, log scale)" +
+                  ("; median of repetitions, error bar: stddev" if repeated else ""))
     ax.grid(True, axis="x", alpha=0.3)
     context = doc.get("context", {})
     text = (f"{context.get('host_name', '?')}, {context.get('num_cpus', '?')} CPUs "
@@ -809,6 +814,7 @@ def main(argv=None):
             sweeps.append(path)
     if len(args.label) > len(sweeps):
         parser.error(f"{len(args.label)} --label for {len(sweeps)} result directories")
+    plt = import_matplotlib()  # exits 2, saying what to install, when matplotlib is missing
     try:
         result_sets = [load_results(path, args.label[i] if i < len(args.label) else None)
                        for i, path in enumerate(sweeps)]
@@ -819,7 +825,6 @@ def main(argv=None):
     if os.path.isfile(out_dir):
         out_dir = os.path.dirname(out_dir) or "."
     os.makedirs(out_dir, exist_ok=True)
-    plt = import_matplotlib()
     written = []
     if result_sets and any(rs.measured(m) for rs in result_sets for m in rs.modes()):
         for chart in (plot_throughput, plot_latency, plot_spectrum, plot_timeline):
