@@ -748,8 +748,15 @@ def plot_bench(plt, path, out_dir, formats):
     names = [r[0] for r in rows]
     ys = list(range(len(rows)))
     errors = [r[2] or 0.0 for r in rows]
+    # One color per family (the name before the first '/'), so a path and its baseline
+    # measured with the same arguments are easy to tell apart and compare.
+    families = []
+    for name in names:
+        if name.split("/")[0] not in families:
+            families.append(name.split("/")[0])
+    colors = [set_color(families.index(name.split("/")[0])) for name in names]
     ax.barh(ys, [r[1] for r in rows], xerr=errors if any(errors) else None,
-            color="tab:blue", alpha=0.8, error_kw={"elinewidth": 1, "capsize": 2})
+            color=colors, alpha=0.85, error_kw={"elinewidth": 1, "capsize": 2})
     for y, (_, value, spread) in zip(ys, rows):
         ax.text((value + (spread or 0.0)) * 1.1, y, _format_ns(value), va="center", fontsize=7)
     ax.set_yticks(ys)
@@ -762,8 +769,8 @@ def plot_bench(plt, path, out_dir, formats):
     ax.grid(True, axis="x", alpha=0.3)
     context = doc.get("context", {})
     text = (f"{context.get('host_name', '?')}, {context.get('num_cpus', '?')} CPUs "
-            f"@ {context.get('mhz_per_cpu', '?')} MHz, {context.get('library_build_type', '')} "
-            f"build | {context.get('executable', '')} | {context.get('date', '')}")
+            f"@ {context.get('mhz_per_cpu', '?')} MHz | {context.get('executable', '')} | "
+            f"{context.get('date', '')} | libbenchmark: {context.get('library_build_type', '?')}")
     stem = os.path.splitext(os.path.basename(path))[0]
     return finish(plt, fig, f"Micro-benchmarks: {stem}", [], out_dir, f"bench_{stem}", formats,
                   caption_lines=text)
