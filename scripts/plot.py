@@ -540,6 +540,12 @@ def log_y(ax):
     ax.yaxis.set_minor_formatter(plain if high / max(low, 1e-12) < 10 else NullFormatter())
 
 
+def colormap(plt, name="viridis"):
+    import matplotlib
+    registry = getattr(matplotlib, "colormaps", None)  # matplotlib >= 3.5
+    return registry[name] if registry is not None else plt.get_cmap(name)
+
+
 def set_color(index):
     return f"C{index % 10}"
 
@@ -634,7 +640,7 @@ def percentile_axis(ax, max_x):
 def plot_spectrum(plt, result_sets, out_dir, formats):
     modes = all_modes(result_sets)
     fig, axes = new_figure(plt, len(modes), width=5.5, sharey=True)
-    cmap = plt.get_cmap("viridis")
+    cmap = colormap(plt)
     for ax, mode in zip(axes[0], modes):
         sizes = all_pool_sizes(result_sets, mode)
         max_x = 1
@@ -661,7 +667,7 @@ def plot_spectrum(plt, result_sets, out_dir, formats):
 def plot_timeline(plt, result_sets, out_dir, formats):
     modes = all_modes(result_sets)
     fig, axes = new_figure(plt, len(modes), rows=2, height=3.2)
-    cmap = plt.get_cmap("viridis")
+    cmap = colormap(plt)
     for column, mode in enumerate(modes):
         top, bottom = axes[0][column], axes[1][column]
         sizes = all_pool_sizes(result_sets, mode)

@@ -63,6 +63,7 @@ stop, 2 for bad flags, a port that cannot be bound, or a missing Twisted.
 """
 
 import argparse
+import importlib
 import json
 import os
 import random
@@ -237,9 +238,10 @@ def parse_args(argv):
 
 def import_twisted():
     try:
-        from twisted.internet import protocol, reactor, task  # noqa: F401
-        from twisted.internet.threads import deferToThread  # noqa: F401
-        from twisted.protocols.basic import LineReceiver  # noqa: F401
+        for module in ("twisted.internet.protocol", "twisted.internet.reactor",
+                       "twisted.internet.task", "twisted.internet.threads",
+                       "twisted.protocols.basic"):
+            importlib.import_module(module)
     except ImportError as e:
         sys.stderr.write(
             f"twisted_server.py: cannot import Twisted ({e}) with {sys.executable}.\n"
