@@ -29,50 +29,6 @@ CLI::Option* add_duration(CLI::App& app, const std::string& name, nanoseconds& t
 
 }  // namespace
 
-nanoseconds parse_duration(std::string_view text) {
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end == text.data() || !std::isfinite(value) || value < 0) {
-    throw std::invalid_argument("'" + std::string(text) +
-                                "' is not a duration (e.g. 10s, 250ms, 200us, 1.5m)");
-  }
-  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  double scale = 0;  // nanoseconds per unit
-  if (unit.empty() || unit == "s") {
-    scale = 1e9;
-  } else if (unit == "ms") {
-    scale = 1e6;
-  } else if (unit == "us") {
-    scale = 1e3;
-  } else if (unit == "ns") {
-    scale = 1;
-  } else if (unit == "m" || unit == "min") {
-    scale = 60e9;
-  } else if (unit == "h") {
-    scale = 3600e9;
-  } else {
-    throw std::invalid_argument("'" + std::string(text) + "' has an unknown unit '" +
-                                std::string(unit) + "' (use ns, us, ms, s, m or h)");
-  }
-  const double ns = value * scale;
-  if (ns > 9e18) throw std::invalid_argument("'" + std::string(text) + "' is too long");
-  return nanoseconds(std::llround(ns));
-}
-
-std::string format_duration(nanoseconds duration) {
-  const std::int64_t ns = duration.count();
-  struct Unit {
-    std::int64_t size;
-    const char* name;
-  };
-  for (const Unit unit : {Unit{3'600'000'000'000, "h"}, Unit{60'000'000'000, "m"},
-                          Unit{1'000'000'000, "s"}, Unit{1'000'000, "ms"}, Unit{1'000, "us"}}) {
-    if (ns != 0 && ns % unit.size == 0) return std::to_string(ns / unit.size) + unit.name;
-  }
-  if (ns == 0) return "0s";
-  return std::to_string(ns) + "ns";
-}
-
 void add_load_options(CLI::App& app, LoadSettings& s) {
   const std::string target_group = "Target and load";
   const std::string timing_group = "Timing";

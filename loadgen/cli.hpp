@@ -15,14 +15,9 @@
 #include <CLI/CLI.hpp>
 
 #include "engine.hpp"
+#include "work.hpp"  // parse_duration, format_duration: one spelling of durations for both programs
 
 namespace poolbench {
-
-// "10s", "250ms", "200us", "1.5m", "2h", "500ns"; a bare number is seconds.
-// Throws std::invalid_argument.
-std::chrono::nanoseconds parse_duration(std::string_view text);
-// "10s", "250ms", ...: the shortest exact spelling, for messages.
-std::string format_duration(std::chrono::nanoseconds duration);
 
 // Registers --target, --connections, --depth, --threads, --rate, --arrival, --seed,
 // --duration, --requests, --warmup, --timeout, --connect-timeout, --think-time, --interval,

@@ -16,6 +16,7 @@
 #include "cli.hpp"
 #include "engine.hpp"
 #include "result.hpp"
+#include "sweep.hpp"
 
 namespace {
 
@@ -242,6 +243,137 @@ int merge_command(MergeCommand& merge) {
   return 0;
 }
 
+// --- sweep -----------------------------------------------------------------------------------
+
+struct SweepCommand {
+  CLI::App* app = nullptr;
+  poolbench::SweepSettings settings;
+  std::string out = "results/sweep";
+  std::string start_timeout = "10s";
+  std::string stop_grace = "5s";
+  bool quiet = false;
+};
+
+void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
+  sweep.app =
+      parent.add_subcommand("sweep", "Run the same load against a grid of modes x pool sizes");
+  sweep.app->description(
+      "The main job. For each mode and pool size, starts a server from --server-cmd (run without\n"
+      "a shell; arguments that are exactly {port}, {mode}, {pool} or {work} are replaced), waits\n"
+      "until it accepts, runs the load (the same flags as 'loadgen run'), stops the server\n"
+      "(SIGTERM, SIGKILL after --server-stop-grace) and records its exit status. For sleep work\n"
+      "each point records the queueing model's prediction and measured/predicted ratios.\n\n"
+      "Writes under --out: <mode>-pool<N>.json per point (poolbench.run/1 + server +\n"
+      "model_prediction), <mode>-pool<N>.server.log, and sweep.json (poolbench.sweep/1) with\n"
+      "every point. A point whose server fails is marked failed and the sweep goes on.");
+  poolbench::add_load_options(*sweep.app, sweep.settings.load);
+  const std::string grid = "Grid";
+  sweep.app->add_option("--modes", sweep.settings.modes, "Modes to run, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->group(grid);
+  sweep.app->add_option("--pool-sizes", sweep.settings.pool_sizes, "Pool sizes, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->group(grid);
+  sweep.app
+      ->add_option("--work", sweep.settings.work,
+                   "The server's work spec: fills {work} and the model's service time")
+      ->capture_default_str()
+      ->group(grid);
+  sweep.app
+      ->add_option("--server-cmd", sweep.settings.server_command,
+                   "Server command template (default: the reference_server built beside "
+                   "loadgen, with --port {port} --mode {mode} --pool-size {pool} --work {work})")
+      ->group(grid);
+  sweep.app
+      ->add_option("--server-start-timeout", sweep.start_timeout,
+                   "How long a server may take to accept connections")
+      ->capture_default_str()
+      ->group(grid);
+  sweep.app
+      ->add_option("--server-stop-grace", sweep.stop_grace,
+                   "After SIGTERM, how long before SIGKILL")
+      ->capture_default_str()
+      ->group(grid);
+  sweep.app->add_option("--out", sweep.out, "Output directory (created)")
+      ->capture_default_str()
+      ->group("Output");
+  sweep.app->add_flag("--quiet,-q", sweep.quiet, "No per-interval status line")->group("Output");
+  sweep.app->footer(
+      "EXIT STATUS\n"
+      "  0    every point ran\n"
+      "  1    some points failed (see \"status\" and \"reason\" in sweep.json)\n"
+      "  2    bad flags, or the output directory is not writable\n"
+      "  130  interrupted by SIGINT (the points so far are written)\n\n"
+      "EXAMPLE\n"
+      "  loadgen sweep -c 32 --duration 5s --modes inline,call-in-thread --pool-sizes 1,4,16 \\\n"
+      "      --work sleep:10ms --out results/demo\n"
+      "  loadgen sweep --server-cmd \"/usr/bin/python3 scripts/twisted_server.py --port {port} \\\n"
+      "      --mode {mode} --pool-size {pool} --work {work}\" --out results/twisted");
+}
+
+int sweep_command(SweepCommand& sweep) {
+  install_stop_handlers();
+  sweep.settings.out_dir = sweep.out;
+  StatusLine status(sweep.quiet);
+  poolbench::SweepHooks hooks;
+  hooks.run.stop = &g_stop;
+  hooks.run.on_interval = [&status](const poolbench::IntervalStats& s) { status.show(s); };
+  hooks.on_point_start = [](const poolbench::SweepPoint& point, std::size_t index,
+                            std::size_t total) {
+    std::fprintf(stderr, "[%zu/%zu] %s pool %d (%zu left after this)\n", index + 1, total,
+                 point.mode.c_str(), point.pool_size, total - index - 1);
+  };
+  hooks.on_point_done = [&status](const poolbench::SweepPoint&, const json& point) {
+    status.finish();
+    if (point["status"] != "ok") {
+      std::fprintf(stderr, "    %s: %s\n", point["status"].get<std::string>().c_str(),
+                   point["reason"].is_string() ? point["reason"].get<std::string>().c_str() : "");
+      return;
+    }
+    const json& run = point["result"];
+    const json& model = run["model_prediction"];
+    std::fprintf(stderr, "    %.1f req/s  p50 %s  p99 %s", run.value("throughput_rps", 0.0),
+                 format_ms(run["latency_us"].value("p50", 0)).c_str(),
+                 format_ms(run["latency_us"].value("p99", 0)).c_str());
+    if (!model.is_null()) {
+      std::fprintf(stderr, "  model %.1f req/s (x%.3f)", model.value("throughput_rps", 0.0),
+                   model.value("throughput_ratio", 0.0));
+    }
+    std::fprintf(stderr, "\n");
+  };
+
+  poolbench::SweepOutcome outcome;
+  try {
+    outcome = poolbench::run_sweep(sweep.settings, hooks);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "loadgen sweep: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "loadgen sweep: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  std::printf("%-16s %6s %12s %12s %10s %10s %10s  %s\n", "mode", "pool", "req/s", "model req/s",
+              "ratio", "p50 ms", "p99 ms", "status");
+  for (const json& point : outcome.document["points"]) {
+    const json& run = point["result"];
+    const bool has_run = run.is_object();
+    const json model = has_run ? run["model_prediction"] : json();
+    std::printf("%-16s %6d %12.1f %12.1f %10.3f %10.3f %10.3f  %s\n",
+                point["mode"].get<std::string>().c_str(), point["pool_size"].get<int>(),
+                has_run ? run.value("throughput_rps", 0.0) : 0.0,
+                model.is_object() ? model.value("throughput_rps", 0.0) : 0.0,
+                model.is_object() ? model.value("throughput_ratio", 0.0) : 0.0,
+                has_run ? run["latency_us"].value("p50", 0) / 1000.0 : 0.0,
+                has_run ? run["latency_us"].value("p99", 0) / 1000.0 : 0.0,
+                point["status"].get<std::string>().c_str());
+  }
+  std::printf("results: %s/sweep.json\n", sweep.out.c_str());
+  if (outcome.interrupted) return 128 + (g_signal.load() != 0 ? g_signal.load() : SIGINT);
+  return outcome.failed_points > 0 ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -255,6 +387,8 @@ int main(int argc, char** argv) {
   add_run_command(app, run);
   MergeCommand merge;
   add_merge_command(app, merge);
+  SweepCommand sweep;
+  add_sweep_command(app, sweep);
 
   const std::vector<std::string> args(argv, argv + argc);
   try {
@@ -265,11 +399,20 @@ int main(int argc, char** argv) {
       check_writable(run.hgrm_path, "--hgrm");
     }
     if (merge.app->parsed()) check_writable(merge.json_path, "--json");
+    if (sweep.app->parsed()) {
+      poolbench::finish_load_settings(*sweep.app, sweep.settings.load, args);
+      sweep.settings.argv = args;
+      sweep.settings.server_start_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+          poolbench::parse_duration(sweep.start_timeout));
+      sweep.settings.server_stop_grace = std::chrono::duration_cast<std::chrono::milliseconds>(
+          poolbench::parse_duration(sweep.stop_grace));
+    }
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : kExitUsage;
   }
   if (run.app->parsed()) return run_command(run);
   if (merge.app->parsed()) return merge_command(merge);
+  if (sweep.app->parsed()) return sweep_command(sweep);
   return kExitUsage;
 }

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -32,36 +33,37 @@ double parse_number(std::string_view spec, std::string_view text) {
   return value;
 }
 
-std::chrono::nanoseconds duration_in_spec(std::string_view spec, std::string_view text) {
-  const auto unit_at = text.find_first_not_of("0123456789.");
-  if (unit_at == 0 || unit_at == std::string_view::npos) {
-    reject(spec, quoted(text) + " is not a duration with a unit");
-  }
-  const double number = parse_number(spec, text.substr(0, unit_at));
-  const std::string_view unit = text.substr(unit_at);
-  double nanoseconds_per_unit;
-  if (unit == "ns") {
-    nanoseconds_per_unit = 1;
-  } else if (unit == "us") {
-    nanoseconds_per_unit = 1e3;
-  } else if (unit == "ms") {
-    nanoseconds_per_unit = 1e6;
-  } else if (unit == "s") {
-    nanoseconds_per_unit = 1e9;
-  } else {
-    reject(spec, "unknown unit '" + std::string(unit) + "'");
-  }
-  const double nanoseconds = number * nanoseconds_per_unit;
-  if (nanoseconds > 3600e9) reject(spec, quoted(text) + " is longer than an hour");
-  return std::chrono::nanoseconds(std::llround(nanoseconds));
+// Nanoseconds per unit; 0 for an unknown unit.
+double nanoseconds_per(std::string_view unit) {
+  if (unit == "ns") return 1;
+  if (unit == "us") return 1e3;
+  if (unit == "ms") return 1e6;
+  if (unit == "s") return 1e9;
+  if (unit == "m" || unit == "min") return 60e9;
+  if (unit == "h") return 3600e9;
+  return 0;
 }
 
-std::string format_duration(std::chrono::nanoseconds duration) {
-  const auto count = duration.count();
-  if (count % 1'000'000'000 == 0 && count != 0) return std::to_string(count / 1'000'000'000) + "s";
-  if (count % 1'000'000 == 0 && count != 0) return std::to_string(count / 1'000'000) + "ms";
-  if (count % 1'000 == 0) return std::to_string(count / 1'000) + "us";
-  return std::to_string(count) + "ns";
+// The one duration reader behind work specs and every flag of both programs. A number
+// without a unit is seconds unless `unit_required`.
+std::optional<std::chrono::nanoseconds> read_duration(std::string_view text, bool unit_required) {
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end == text.data() || !std::isfinite(value) || value < 0) {
+    return std::nullopt;
+  }
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  if (unit.empty() && unit_required) return std::nullopt;
+  const double scale = unit.empty() ? 1e9 : nanoseconds_per(unit);
+  if (scale == 0 || value * scale > 9e18) return std::nullopt;
+  return std::chrono::nanoseconds(std::llround(value * scale));
+}
+
+std::chrono::nanoseconds duration_in_spec(std::string_view spec, std::string_view text) {
+  const auto duration = read_duration(text, true);
+  if (!duration) reject(spec, quoted(text) + " is not a duration with a unit");
+  if (*duration > std::chrono::hours(1)) reject(spec, quoted(text) + " is longer than an hour");
+  return *duration;
 }
 
 std::vector<std::string_view> split(std::string_view text, char separator) {
@@ -77,12 +79,26 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
 }  // namespace
 
 std::chrono::nanoseconds parse_duration(std::string_view text) {
-  try {
-    return duration_in_spec(text, text);
-  } catch (const std::invalid_argument&) {
-    throw std::invalid_argument("bad duration '" + std::string(text) +
-                                "': expected a number and a unit, ns|us|ms|s (e.g. 10ms, 1.5s)");
+  const auto duration = read_duration(text, false);
+  if (!duration) {
+    throw std::invalid_argument(quoted(text) +
+                                " is not a duration (e.g. 10s, 250ms, 200us, 1.5m, 2h; a bare "
+                                "number is seconds)");
   }
+  return *duration;
+}
+
+std::string format_duration(std::chrono::nanoseconds duration) {
+  const std::int64_t ns = duration.count();
+  struct Unit {
+    std::int64_t size;
+    const char* name;
+  };
+  for (const Unit unit : {Unit{3'600'000'000'000, "h"}, Unit{60'000'000'000, "m"},
+                          Unit{1'000'000'000, "s"}, Unit{1'000'000, "ms"}, Unit{1'000, "us"}}) {
+    if (ns != 0 && ns % unit.size == 0) return std::to_string(ns / unit.size) + unit.name;
+  }
+  return ns == 0 ? "0s" : std::to_string(ns) + "ns";
 }
 
 WorkSpec WorkSpec::parse(std::string_view text) {

@@ -41,9 +41,11 @@ struct WorkSpec {
   double mean_nanoseconds() const;
 };
 
-// "10ms", "1.5s", "200us", "100ns": a decimal number and a unit (ns, us, ms, s), at most an hour.
-// Throws std::invalid_argument naming the bad text.
+// Durations of flags, in both programs: "10s", "250ms", "200us", "100ns", "1.5m", "2h"; a bare
+// number is seconds. Throws std::invalid_argument naming the bad text.
 std::chrono::nanoseconds parse_duration(std::string_view text);
+// The shortest exact spelling: "10s", "250ms", "1500us", "0s".
+std::string format_duration(std::chrono::nanoseconds duration);
 
 // Thrown by Work::perform for the requests --fail-rate picks.
 struct InjectedFailure : std::runtime_error {

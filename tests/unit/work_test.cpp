@@ -95,8 +95,16 @@ TEST(Work, SleepTakesAboutItsDuration) {
 TEST(ParseDuration, AcceptsUnitsAndRejectsTheRest) {
   EXPECT_EQ(parse_duration("10s"), 10s);
   EXPECT_EQ(parse_duration("250ms"), 250ms);
-  EXPECT_THROW(parse_duration("10"), std::invalid_argument);
+  EXPECT_EQ(parse_duration("10"), 10s);  // a bare number is seconds
+  EXPECT_EQ(parse_duration("1.5m"), 90s);
+  EXPECT_EQ(parse_duration("2h"), 2h);
   EXPECT_THROW(parse_duration("ten s"), std::invalid_argument);
+  EXPECT_THROW(parse_duration("-1s"), std::invalid_argument);
+  EXPECT_THROW(parse_duration("5 parsecs"), std::invalid_argument);
+  EXPECT_EQ(format_duration(90s), "90s");
+  EXPECT_EQ(format_duration(1500us), "1500us");
+  EXPECT_EQ(format_duration(2h), "2h");
+  EXPECT_EQ(format_duration(0s), "0s");
 }
 
 }  // namespace
