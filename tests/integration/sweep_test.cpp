@@ -1,0 +1,90 @@
+// `loadgen sweep` for real: it starts real reference_server processes and writes its files.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "process.hpp"
+
+namespace poolbench {
+namespace {
+
+using json = nlohmann::json;
+
+struct Sweep {
+  int exit_code;
+  std::filesystem::path out;
+};
+
+Sweep run_sweep_process(const std::string& name, std::vector<std::string> flags) {
+  const auto out = std::filesystem::temp_directory_path() /
+                   ("poolbench-sweep-" + std::to_string(::getpid()) + "-" + name);
+  std::filesystem::remove_all(out);
+  std::vector<std::string> argv{POOLBENCH_LOADGEN_BIN, "sweep", "--quiet", "--out", out.string()};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  auto process =
+      ChildProcess::spawn(argv, {.stdout_path = "/dev/null", .stderr_path = "/dev/null"});
+  const auto status = process.wait_for(std::chrono::seconds(120));
+  EXPECT_TRUE(status.has_value()) << "the sweep did not finish";
+  return {status ? exit_code_of(*status) : -1, out};
+}
+
+json read_json(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return json::parse(in);
+}
+
+TEST(Sweep, ATinyGridWritesOneFilePerPointAndTheSweepDocument) {
+  const auto sweep = run_sweep_process(
+      "tiny", {"--modes", "inline,call-in-thread", "--pool-sizes", "1,4", "--connections", "4",
+               "--duration", "1s", "--warmup", "0.2s", "--work", "sleep:20ms", "--server-cmd",
+               std::string(POOLBENCH_SERVER_BIN) +
+                   " --port {port} --mode {mode} --pool-size {pool} --work {work}"});
+  ASSERT_EQ(sweep.exit_code, 0);
+  const json doc = read_json(sweep.out / "sweep.json");
+  EXPECT_EQ(doc["schema"], "poolbench.sweep/1");
+  ASSERT_EQ(doc["points"].size(), 4u);
+  for (const auto& point : doc["points"]) {
+    EXPECT_EQ(point["status"], "ok") << point.dump();
+    const std::string stem =
+        point["mode"].get<std::string>() + "-pool" + std::to_string(point["pool_size"].get<int>());
+    ASSERT_TRUE(std::filesystem::exists(sweep.out / (stem + ".json"))) << stem;
+    EXPECT_TRUE(std::filesystem::exists(sweep.out / (stem + ".server.log"))) << stem;
+    const json run = read_json(sweep.out / (stem + ".json"));
+    EXPECT_EQ(run["schema"], "poolbench.run/1");
+    EXPECT_EQ(run["server"]["mode"], point["mode"]);
+    EXPECT_EQ(run["server"]["exit_status"], 0);  // SIGTERM: the server drained and exited 0
+    // 4 connections, S = 20 ms: 50/s inline or with one worker, 200/s with four.
+    const bool one_worker = point["mode"] == "inline" || point["pool_size"] == 1;
+    const double predicted = run["model_prediction"]["throughput_rps"].get<double>();
+    EXPECT_DOUBLE_EQ(predicted, one_worker ? 50.0 : 200.0);
+    EXPECT_NEAR(run["model_prediction"]["throughput_ratio"].get<double>(), 1.0, 0.15) << stem;
+  }
+}
+
+TEST(Sweep, APointWhoseServerCannotStartIsMarkedFailedAndTheSweepGoesOn) {
+  const auto sweep = run_sweep_process(
+      "failing", {"--modes", "call-in-thread", "--pool-sizes", "1,2", "--duration", "1s",
+                  "--server-cmd", "/bin/false {port}", "--server-start-timeout", "2s"});
+  EXPECT_EQ(sweep.exit_code, 1);
+  const json doc = read_json(sweep.out / "sweep.json");
+  ASSERT_EQ(doc["points"].size(), 2u);
+  for (const auto& point : doc["points"]) {
+    EXPECT_EQ(point["status"], "failed");
+    EXPECT_NE(point["reason"].get<std::string>().find("exited with 1"), std::string::npos)
+        << point["reason"];
+  }
+  EXPECT_EQ(doc["failed_points"], 2);
+}
+
+TEST(Sweep, BadFlagsExitTwo) {
+  EXPECT_EQ(run_sweep_process("bad-mode", {"--modes", "threaded"}).exit_code, 2);
+  EXPECT_EQ(run_sweep_process("bad-work", {"--work", "sleep:forever"}).exit_code, 2);
+  EXPECT_EQ(run_sweep_process("bad-pool", {"--pool-sizes", "0"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace poolbench
