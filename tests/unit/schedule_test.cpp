@@ -1,0 +1,136 @@
+// Open-loop arrival plans: exact uniform times without drift, Poisson gaps that are
+// exponential (Kolmogorov-Smirnov), thread shares that interleave into the total plan.
+#include "schedule.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace poolbench {
+namespace {
+
+using std::chrono::nanoseconds;
+
+// The KS statistic of `samples` against Exp(rate).
+double ks_exponential(std::vector<double> samples, double rate) {
+  std::sort(samples.begin(), samples.end());
+  const double n = static_cast<double>(samples.size());
+  double d = 0;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const double cdf = 1 - std::exp(-rate * samples[i]);
+    d = std::max({d, static_cast<double>(i + 1) / n - cdf, cdf - static_cast<double>(i) / n});
+  }
+  return d;
+}
+
+TEST(UniformPlan, IntendedTimesAreExactlyKOverRate) {
+  ArrivalPlan plan(Arrival::kUniform, 1000, 0, 1, 1);
+  for (std::int64_t k = 0; k < 10'000; ++k) {
+    ASSERT_EQ(plan.next().count(), k * 1'000'000) << "k = " << k;
+  }
+}
+
+TEST(UniformPlan, NoDriftAfterTenMillionArrivalsAtAnAwkwardRate) {
+  // 3 requests/s: the period 333,333,333.3 ns is not an integer; summing rounded gaps would
+  // drift by 1/3 ns per arrival (3.3 ms after 10^7), computing from k does not drift at all.
+  constexpr double kRate = 3;
+  ArrivalPlan plan(Arrival::kUniform, kRate, 0, 1, 1);
+  nanoseconds previous{-1};
+  for (std::int64_t k = 0; k < 10'000'000; ++k) {
+    const nanoseconds t = plan.next();
+    const long double exact = static_cast<long double>(k) * 1e9L / kRate;
+    ASSERT_LE(std::fabs(static_cast<long double>(t.count()) - exact), 0.5L) << "k = " << k;
+    ASSERT_GT(t, previous);
+    previous = t;
+  }
+}
+
+TEST(UniformPlan, ThreadSharesInterleaveIntoTheTotalPlan) {
+  constexpr int kThreads = 3;
+  constexpr double kRate = 700;
+  std::vector<ArrivalPlan> plans;
+  for (int t = 0; t < kThreads; ++t)
+    plans.emplace_back(Arrival::kUniform, kRate, t, kThreads, 1);
+  std::vector<std::int64_t> merged;
+  for (int i = 0; i < 1000; ++i) {
+    for (auto& plan : plans)
+      merged.push_back(plan.next().count());
+  }
+  std::sort(merged.begin(), merged.end());
+  ArrivalPlan total(Arrival::kUniform, kRate, 0, 1, 1);
+  for (std::size_t k = 0; k < merged.size(); ++k) {
+    ASSERT_EQ(merged[k], total.next().count()) << "k = " << k;
+  }
+}
+
+TEST(PoissonPlan, GapsPassAKolmogorovSmirnovTestAgainstTheExponential) {
+  constexpr double kRate = 5000;  // per second
+  constexpr int kSamples = 20'000;
+  ArrivalPlan plan(Arrival::kPoisson, kRate, 0, 1, 42);
+  std::vector<double> gaps;
+  double previous = 0;
+  double sum = 0;
+  for (int i = 0; i < kSamples; ++i) {
+    const double t = static_cast<double>(plan.next().count()) * 1e-9;
+    ASSERT_GE(t, previous);
+    gaps.push_back(t - previous);
+    sum += t - previous;
+    previous = t;
+  }
+  // Critical value at alpha = 0.01: 1.628 / sqrt(n).
+  EXPECT_LT(ks_exponential(gaps, kRate), 1.628 / std::sqrt(static_cast<double>(kSamples)));
+  EXPECT_NEAR(sum / kSamples, 1 / kRate, 0.03 / kRate);  // mean gap within 3% (~4 sigma)
+  // And the test has power: gaps of the wrong rate fail it.
+  EXPECT_GT(ks_exponential(gaps, kRate * 1.1), 1.628 / std::sqrt(static_cast<double>(kSamples)));
+}
+
+TEST(PoissonPlan, ThreadSharesSuperposeIntoAPoissonProcessOfTheTotalRate) {
+  constexpr double kRate = 2000;
+  constexpr int kThreads = 2;
+  std::vector<double> times;
+  for (int t = 0; t < kThreads; ++t) {
+    ArrivalPlan plan(Arrival::kPoisson, kRate, t, kThreads, 7);
+    for (;;) {
+      const double s = static_cast<double>(plan.next().count()) * 1e-9;
+      if (s > 5.0) break;
+      times.push_back(s);
+    }
+  }
+  std::sort(times.begin(), times.end());
+  std::vector<double> gaps;
+  for (std::size_t i = 1; i < times.size(); ++i)
+    gaps.push_back(times[i] - times[i - 1]);
+  EXPECT_NEAR(static_cast<double>(times.size()), kRate * 5, 4 * std::sqrt(kRate * 5));
+  EXPECT_LT(ks_exponential(gaps, kRate), 1.628 / std::sqrt(static_cast<double>(gaps.size())));
+}
+
+TEST(PoissonPlan, TheSeedMakesItReproducible) {
+  ArrivalPlan a(Arrival::kPoisson, 100, 1, 2, 9);
+  ArrivalPlan b(Arrival::kPoisson, 100, 1, 2, 9);
+  ArrivalPlan c(Arrival::kPoisson, 100, 1, 2, 10);
+  ArrivalPlan other_thread(Arrival::kPoisson, 100, 0, 2, 9);
+  bool differs_by_seed = false;
+  bool differs_by_thread = false;
+  for (int i = 0; i < 100; ++i) {
+    const auto t = a.next();
+    ASSERT_EQ(t, b.next());
+    differs_by_seed |= t != c.next();
+    differs_by_thread |= t != other_thread.next();
+  }
+  EXPECT_TRUE(differs_by_seed);
+  EXPECT_TRUE(differs_by_thread);
+}
+
+TEST(ArrivalNames, ParseAndPrint) {
+  EXPECT_EQ(parse_arrival("uniform"), Arrival::kUniform);
+  EXPECT_EQ(parse_arrival("constant"), Arrival::kUniform);
+  EXPECT_EQ(parse_arrival("poisson"), Arrival::kPoisson);
+  EXPECT_EQ(to_string(Arrival::kPoisson), "poisson");
+  EXPECT_THROW(parse_arrival("bursty"), std::invalid_argument);
+  EXPECT_THROW(ArrivalPlan(Arrival::kUniform, 0, 0, 1, 1), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace poolbench
