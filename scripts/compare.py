@@ -59,7 +59,7 @@ def table(a, b):
     header = (f"{'mode':<16} {'pool':>4}  {'thr A':>9} {'thr B':>9} {'B/A':>6}  "
               f"{'p50 A':>9} {'p50 B':>9} {'B/A':>6}  {'p99 A':>9} {'p99 B':>9} {'B/A':>6}")
     lines += [header, "-" * len(header)]
-    per_mode = {}
+    per_mode, invalid = {}, {}
     for mode, pool, pa, pb in compare_rows(a, b):
         if pa is None or pb is None:
             only = a.label if pa is not None else b.label
@@ -69,13 +69,19 @@ def table(a, b):
         r_p50 = ratio(pb.latency_us.get("p50"), pa.latency_us.get("p50"))
         r_p99 = ratio(pb.latency_us.get("p99"), pa.latency_us.get("p99"))
         per_mode.setdefault(mode, []).append((r_thr, r_p50, r_p99))
-        flags = "".join(f" ({s.label}: invalid)" for s, p in ((a, pa), (b, pb)) if not p.valid)
+        flags = " ".join(f"{name}*" for name, p in (("A", pa), ("B", pb)) if not p.valid)
+        for name, p in (("A", pa), ("B", pb)):
+            for reason in p.reasons:
+                invalid.setdefault(reason, set()).add(name)
         lines.append(
             f"{mode:<16} {pool:>4}  {pa.throughput_rps:>9.1f} {pb.throughput_rps:>9.1f} "
             f"{fmt(r_thr):>6}  {fmt_ms(pa.latency_us.get('p50')):>9} "
             f"{fmt_ms(pb.latency_us.get('p50')):>9} {fmt(r_p50):>6}  "
             f"{fmt_ms(pa.latency_us.get('p99')):>9} {fmt_ms(pb.latency_us.get('p99')):>9} "
-            f"{fmt(r_p99):>6}{flags}")
+            f"{fmt(r_p99):>6}  {flags}")
+    if invalid:
+        lines += ["", "* flagged invalid by loadgen; reasons (see results/README.md): " +
+                  ", ".join(f"{r} ({'/'.join(sorted(w))})" for r, w in sorted(invalid.items()))]
     if per_mode:
         lines += ["", "geometric mean of B/A per mode:"]
         for mode, ratios in per_mode.items():

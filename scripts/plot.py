@@ -264,6 +264,7 @@ class Point:
     pool_size: int
     status: str = "ok"  # "ok", or why there is no measurement ("failed: ...")
     valid: bool = True
+    reasons: list = field(default_factory=list)  # why loadgen flagged the run invalid
     throughput_rps: Optional[float] = None
     latency_us: dict = field(default_factory=dict)  # min mean stdev p50 ... p99_99 max
     histogram: Optional[str] = None  # V2 base64 of the response times
@@ -356,6 +357,7 @@ def _point_from_run(run, entry=None):
         pool_size=int(_first(server, "pool_size", default=_first(entry, "pool_size", default=0))),
         status="ok",
         valid=bool(_first(run, "valid", default=True)),
+        reasons=[str(r) for r in _first(run, "reasons", default=[])],
         throughput_rps=_number(_first(run, "throughput_rps")),
         latency_us={k: v for k, v in latency.items() if _number(v) is not None},
         histogram=_first(latency, "histogram"),
@@ -533,11 +535,17 @@ def log_y(ax):
     """Log y axis with plain numbers (1, 20, 300) on major and minor ticks."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
     ax.set_yscale("log")
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     low, high = ax.get_ylim()
-    # Within less than a decade matplotlib labels minor ticks too; keep them plain as well.
-    ax.yaxis.set_minor_formatter(plain if high / max(low, 1e-12) < 10 else NullFormatter())
+    decades = math.log10(high / max(low, 1e-12))
+    if decades <= 3.5:
+        # Label the 2s and 5s between the powers of ten, so a narrow range still has numbers.
+        def minor(v, _):
+            leading = round(v / 10 ** math.floor(math.log10(v) + 1e-9), 6) if v > 0 else 0
+            return f"{v:g}" if leading in (2.0, 5.0) or decades < 1 else ""
+        ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+    else:
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def colormap(plt, name="viridis"):
@@ -563,9 +571,10 @@ def plot_throughput(plt, result_sets, out_dir, formats):
                     marker=MARKERS[k % len(MARKERS)], color=color, label=f"{rs.label} measured")
             invalid = [p for p in pts if not p.valid]
             if invalid:
+                already = "flagged invalid" in ax.get_legend_handles_labels()[1]
                 ax.plot([p.pool_size for p in invalid], [p.throughput_rps for p in invalid],
-                        linestyle="none", marker="x", color="red", markersize=10,
-                        label="flagged invalid")
+                        linestyle="none", marker="x", color="red", markersize=7,
+                        label=None if already else "flagged invalid")
             model = [p for p in pts if p.predicted_throughput_rps]
             if model and (k == 0 or not _same_prediction(result_sets[0], rs, mode)):
                 ax.plot([p.pool_size for p in model], [p.predicted_throughput_rps for p in model],
@@ -665,39 +674,54 @@ def plot_spectrum(plt, result_sets, out_dir, formats):
 
 
 def plot_timeline(plt, result_sets, out_dir, formats):
+    """Per-interval series at interval midpoints (intervals count replies by completion time).
+
+    An interval with no completion cannot sit on a log axis: it is a gap in the line and a red
+    triangle on the bottom edge, so a stall stays visible.
+    """
     modes = all_modes(result_sets)
     fig, axes = new_figure(plt, len(modes), rows=2, height=3.2)
     cmap = colormap(plt)
     for column, mode in enumerate(modes):
         top, bottom = axes[0][column], axes[1][column]
         sizes = all_pool_sizes(result_sets, mode)
-        warmup_end = 0.0
+        warmup_s, window_end_s, stalls = 0.0, 0.0, []
         for k, rs in enumerate(result_sets):
             for p in rs.measured(mode):
                 if not p.intervals:
                     continue
                 color = cmap(sizes.index(p.pool_size) / max(len(sizes) - 1, 1) * 0.9)
                 label = f"pool {p.pool_size}" + (f" {rs.label}" if len(result_sets) > 1 else "")
-                ends = [i.start_s + i.length_s for i in p.intervals]
                 style = LINE_STYLES[k % len(LINE_STYLES)]
-                top.plot(ends, [i.throughput_rps for i in p.intervals], color=color,
-                         linestyle=style, marker=".", label=label)
-                p99 = [(e, i.p99_us / 1000.0) for e, i in zip(ends, p.intervals)
-                       if i.p99_us is not None and i.completed > 0]
-                bottom.plot([x for x, _ in p99], [y for _, y in p99], color=color,
-                            linestyle=style, marker=".")
-                for i in p.intervals:
-                    if i.phase.startswith("warm"):
-                        warmup_end = max(warmup_end, i.start_s + i.length_s)
+                mids = [i.start_s + i.length_s / 2 for i in p.intervals]
+                nan = float("nan")
+                top.plot(mids, [i.throughput_rps if i.completed > 0 else nan
+                                for i in p.intervals],
+                         color=color, linestyle=style, marker=".", label=label)
+                bottom.plot(mids, [i.p99_us / 1000.0 if i.completed > 0 and i.p99_us else nan
+                                   for i in p.intervals],
+                            color=color, linestyle=style, marker=".")
+                stalls += [m for m, i in zip(mids, p.intervals) if i.completed == 0]
+                warmup_s = max(warmup_s, _number(_first(p.config, "warmup_s")) or 0.0)
+                window_end_s = max(window_end_s, warmup_s +
+                                   (_number(_first(p.config, "duration_s")) or 0.0))
+        if stalls:
+            from matplotlib.transforms import blended_transform_factory
+            edge = blended_transform_factory(top.transData, top.transAxes)
+            top.plot(stalls, [0.02] * len(stalls), linestyle="none", marker="v", color="red",
+                     transform=edge, clip_on=False, label="no reply in interval")
         for ax in (top, bottom):
-            if warmup_end > 0:
-                ax.axvspan(0, warmup_end, color="0.85", zorder=0,
+            if warmup_s > 0:
+                ax.axvspan(0, warmup_s, color="0.85", zorder=0,
                            label="warm-up" if ax is top else None)
+            if window_end_s > warmup_s:
+                ax.axvline(window_end_s, color="0.5", linewidth=0.8, linestyle="--",
+                           label="end of window" if ax is top else None)
             ax.grid(True, alpha=0.3)
         top.set_title(mode)
         log_y(top)
         log_y(bottom)
-        bottom.set_xlabel("time since start (s)")
+        bottom.set_xlabel("time since the load started (s)")
         top.legend(fontsize=7, ncol=2)
     axes[0][0].set_ylabel("throughput per interval (req/s)")
     axes[1][0].set_ylabel("p99 per interval (ms)")

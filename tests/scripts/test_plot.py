@@ -174,7 +174,7 @@ class ChartsTest(unittest.TestCase):
             sample = plot.load_results(SAMPLE)
             self.assertEqual(len(rows), sum(len(sample.measured(m)) for m in sample.modes()))
             for row in rows:
-                self.assertEqual(row[4::3], ["1.000", "1.000", "1.000"], row)
+                self.assertEqual(row[4:11:3], ["1.000", "1.000", "1.000"], row)
 
     def test_bad_arguments(self):
         for args in ([], ["/nonexistent/dir"], [SAMPLE, "--label", "a", "--label", "b"]):
