@@ -181,7 +181,7 @@ class Worker final : public ConnectionHandler {
     schedule_timer_.async_wait([this](std::error_code error) {
       if (error) return;
       if (plan_) {
-        next_intended_ = t0_ + plan_->next();
+        advance_plan();
         on_schedule();
       } else {
         start_closed_loop();
@@ -200,16 +200,13 @@ class Worker final : public ConnectionHandler {
       if (aux.think_timer) aux.think_timer->cancel();
       aux.think_due.clear();
     }
-    // Queued requests that were never sent are measured ones we now give up on, or not.
-    while (!backlog_.empty()) {
-      const Pending pending = backlog_.front();
-      backlog_.pop_front();
-      --in_system_;
-      publish_in_system();
-      if (pending.measured) {
+    // Requests the plan made due that were never sent: measured ones are given up on.
+    while (plan_ && next_intended_ <= now) {
+      if (is_measured(next_intended_)) {
+        ++scheduled_;
         ++unfinished_;
-        --measured_outstanding_;
       }
+      advance_plan();
     }
     check_drained(now);
   }
@@ -309,8 +306,12 @@ class Worker final : public ConnectionHandler {
   void on_capacity(Connection& connection, TimePoint now) override {
     if (stop_sending_ || !started_) return;
     if (plan_) {
-      serve_backlog(connection, now);
-      if (connection.can_send()) make_ready(connection);
+      make_ready(connection);
+      if (next_intended_ <= now) {
+        dispatch_due(now);  // the plan was blocked on capacity: resume it
+        flush_touched();
+        arm_schedule(now);
+      }
     } else if (settings_.think_time.count() == 0) {
       while (connection.can_send())
         create(connection, now);
@@ -321,27 +322,17 @@ class Worker final : public ConnectionHandler {
     (void)connection;
     if (finished_ || !started_) return;  // before start(), start() counts the open ones
     if (--open_count_ > 0) return;
-    // Nothing left to send on: what waits in the backlog is lost too.
+    // Nothing left to send on: the plan's due requests fail now, later ones when due.
     const TimePoint now = Clock::now();
-    while (!backlog_.empty()) {
-      const Pending pending = backlog_.front();
-      backlog_.pop_front();
-      --in_system_;
-      publish_in_system();
-      if (pending.measured) {
-        errors_.add("no_connection", 1, false);
-        --measured_outstanding_;
-      }
+    if (plan_ && !stop_sending_) {
+      dispatch_due(now);
+      arm_schedule(now);
     }
     all_closed_.store(true, std::memory_order_release);
     check_drained(now);
   }
 
  private:
-  struct Pending {
-    TimePoint intended;
-    bool measured;
-  };
   struct ConnectionAux {
     bool ready = false;  // in ready_ (open loop)
     std::deque<TimePoint> think_due;
@@ -388,7 +379,9 @@ class Worker final : public ConnectionHandler {
   }
 
   void check_drained(TimePoint now) {
-    if (measured_outstanding_ == 0 && window_over(now) && !drained()) {
+    // Open loop: the plan must also have passed the window (its due requests sent or failed).
+    const bool plan_done = !plan_ || stop_sending_ || next_intended_ >= window_end_;
+    if (measured_outstanding_ == 0 && plan_done && window_over(now) && !drained()) {
       drained_.store(true, std::memory_order_release);
     }
   }
@@ -520,67 +513,92 @@ class Worker final : public ConnectionHandler {
     });
   }
 
-  // --- open loop --------------------------------------------------------------------------
+  // --- open loop ------------------------------------------------------------------------
+  // The plan is consumed lazily: a due request that finds every connection of this thread at
+  // --depth stays in the plan (next_intended_ in the past) until a slot frees or it times out.
+  // The generator's queue therefore costs no memory however far behind the plan it falls, and
+  // its wait is charged to response time and schedule lag all the same.
 
   void on_schedule() {
+    schedule_armed_ = false;
     if (stop_sending_) return;
     const TimePoint now = Clock::now();
-    while (next_intended_ <= now) {
-      dispatch(next_intended_, now);
-      next_intended_ = t0_ + plan_->next();
-    }
-    for (Connection* connection : touched_)
-      connection->flush();
-    touched_.clear();
-    next_due_ns_.store(next_intended_.time_since_epoch().count(), std::memory_order_relaxed);
+    dispatch_due(now);
+    flush_touched();
+    arm_schedule(now);
+  }
+
+  // Waits for the next intended time, unless the plan is blocked on capacity (on_capacity
+  // resumes it then) or the timer is already set.
+  void arm_schedule(TimePoint now) {
+    if (schedule_armed_ || stop_sending_ || next_intended_ <= now) return;
+    schedule_armed_ = true;
     schedule_timer_.expires_at(next_intended_);
     schedule_timer_.async_wait([this](std::error_code error) {
       if (!error) on_schedule();
     });
   }
 
-  void dispatch(TimePoint intended, TimePoint now) {
+  // Sends every due request on a free connection, round robin; times out or fails those that
+  // cannot be sent. Stops when no connection has a free slot.
+  void dispatch_due(TimePoint now) {
+    while (next_intended_ <= now) {
+      const TimePoint intended = next_intended_;
+      if (now - intended >= settings_.timeout) {
+        const bool measured = is_measured(intended);
+        if (measured) {
+          ++scheduled_;
+          ++measured_outstanding_;
+        }
+        ++in_system_;  // count_timeout() takes it out again
+        count_timeout(measured, intended, now);
+        advance_plan();
+        continue;
+      }
+      Connection* connection = next_ready();
+      if (connection == nullptr) {
+        if (open_count_ > 0) break;  // blocked: every connection is at depth
+        if (is_measured(intended)) {
+          ++scheduled_;
+          errors_.add("no_connection", 1, false);
+        }
+        advance_plan();
+        continue;
+      }
+      create(*connection, intended);
+      touched_.push_back(connection);
+      if (connection->can_send()) make_ready(*connection);  // round robin: to the back
+      advance_plan();
+    }
+    check_drained(now);
+  }
+
+  void advance_plan() {
+    next_intended_ = t0_ + plan_->next();
+    next_due_ns_.store(next_intended_.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+
+  Connection* next_ready() {
     while (!ready_.empty()) {
-      Connection& connection = *ready_.front();
+      Connection* connection = ready_.front();
       ready_.pop_front();
-      aux_of(connection).ready = false;
-      if (!connection.can_send()) continue;
-      create(connection, intended);
-      touched_.push_back(&connection);
-      if (connection.can_send()) make_ready(connection);  // round robin: to the back
-      return;
+      aux_of(*connection).ready = false;
+      if (connection->can_send()) return connection;
     }
-    const bool measured = is_measured(intended);
-    if (measured) ++scheduled_;
-    if (open_count_ == 0) {
-      if (measured) errors_.add("no_connection", 1, false);
-      check_drained(now);
-      return;
-    }
-    backlog_.push_back({intended, measured});
-    ++in_system_;
-    publish_in_system();
-    if (measured) ++measured_outstanding_;
+    return nullptr;
   }
 
   void make_ready(Connection& connection) {
     ConnectionAux& aux = aux_of(connection);
-    if (aux.ready) return;
+    if (aux.ready || !connection.can_send()) return;
     aux.ready = true;
     ready_.push_back(&connection);
   }
 
-  void serve_backlog(Connection& connection, TimePoint now) {
-    while (!backlog_.empty() && connection.can_send()) {
-      const Pending pending = backlog_.front();
-      backlog_.pop_front();
-      if (now - pending.intended >= settings_.timeout) {
-        count_timeout(pending.measured, pending.intended, now);
-        continue;
-      }
-      connection.send(pending.intended, pending.measured);  // already counted as scheduled
-      ++requests_sent_;
-    }
+  void flush_touched() {
+    for (Connection* connection : touched_)
+      connection->flush();
+    touched_.clear();
   }
 
   // --- timers -----------------------------------------------------------------------------
@@ -594,7 +612,7 @@ class Worker final : public ConnectionHandler {
     });
   }
 
-  // Times out every request older than the timeout, in flight or waiting in the backlog.
+  // Times out every request older than the timeout: in flight, or still waiting in the plan.
   void sweep(TimePoint now) {
     const nanoseconds timeout = settings_.timeout;
     for (auto& connection : connections_) {
@@ -608,10 +626,10 @@ class Worker final : public ConnectionHandler {
         count_timeout(request.measured, request.intended, now);
       }
     }
-    while (!backlog_.empty() && now - backlog_.front().intended >= timeout) {
-      const Pending pending = backlog_.front();
-      backlog_.pop_front();
-      count_timeout(pending.measured, pending.intended, now);
+    if (plan_ && !stop_sending_ && started_ && now - next_intended_ >= timeout) {
+      dispatch_due(now);  // times out what waited too long in the plan
+      flush_touched();
+      arm_schedule(now);
     }
     check_drained(now);
   }
@@ -628,8 +646,7 @@ class Worker final : public ConnectionHandler {
   std::thread thread_;
 
   std::optional<ArrivalPlan> plan_;
-  TimePoint next_intended_{};
-  std::deque<Pending> backlog_;
+  TimePoint next_intended_{TimePoint::max()};  // the plan's next request; max until it starts
   std::deque<Connection*> ready_;
   std::vector<Connection*> touched_;
   nanoseconds sweep_period_{};
@@ -638,6 +655,7 @@ class Worker final : public ConnectionHandler {
   TimePoint window_start_{TimePoint::max()};
   TimePoint window_end_{TimePoint::max()};
   bool started_ = false;
+  bool schedule_armed_ = false;
   bool stop_sending_ = false;
   bool finished_ = false;
   int open_count_ = 0;
@@ -793,13 +811,17 @@ void RunResult::finalize() {
   requested_rps = model == LoadModel::kOpen ? settings.rate : 0;
   const double span = std::max(window_s, reply_span_s);
   achieved_rps = span > 0 ? static_cast<double>(completed + errors.requests) / span : 0;
+  // Little's law over the response-time population: completed requests and timeouts (which
+  // occupied the system until the timeout, and are recorded at it).
   const double mean_response_s = response_time.mean() / 1e6;
+  const double departures_rps =
+      window_s > 0 ? static_cast<double>(completed + timeouts) / window_s : 0;
   little_ratio = 0;
   if (model == LoadModel::kClosed) {
     const double in_flight = static_cast<double>(settings.connections) * settings.depth;
-    little_ratio = throughput_rps * (mean_response_s + to_s(settings.think_time)) / in_flight;
+    little_ratio = departures_rps * (mean_response_s + to_s(settings.think_time)) / in_flight;
   } else if (mean_in_system > 0) {
-    little_ratio = throughput_rps * mean_response_s / mean_in_system;
+    little_ratio = departures_rps * mean_response_s / mean_in_system;
   }
   cpu_us_per_request = requests_sent > 0 ? cpu_s * 1e6 / static_cast<double>(requests_sent) : 0;
 

@@ -230,6 +230,35 @@ TEST(ScriptedServer, UnansweredRequestsTimeOutAndAreRecordedAtTheTimeout) {
   EXPECT_LT(elapsed, 100ms + 500ms + 200ms + 1500ms);
 }
 
+TEST(ScriptedServer, AnImpossibleRateIsFlaggedNeverSilentlyLowered) {
+  // One connection to a server that takes 1 ms per batch cannot carry 20,000 requests/s: the
+  // plan still schedules every request, those that cannot be sent in time time out.
+  ScriptedServer server([] {
+    return [](const std::vector<std::string>& batch) {
+      std::this_thread::sleep_for(1ms);
+      std::vector<std::string> out;
+      for (const std::string& line : batch)
+        out.push_back("ack:" + line);
+      return out;
+    };
+  });
+  LoadSettings s = quick_settings(server.target());
+  s.connections = 1;
+  s.depth = 1;
+  s.rate = 20'000;
+  s.duration = 300ms;
+  s.timeout = 100ms;
+  const RunResult r = run_load(s, {});
+  EXPECT_EQ(r.scheduled, 6000u);  // rate x window, exactly
+  EXPECT_GT(r.completed, 0u);
+  EXPECT_GT(r.timeouts, r.completed);
+  expect_balanced(r);
+  EXPECT_LT(r.achieved_rps, 0.5 * s.rate);
+  for (const char* reason : {"rate_not_achieved", "schedule_lag_exceeded", "timeouts"}) {
+    EXPECT_NE(std::find(r.reasons.begin(), r.reasons.end(), reason), r.reasons.end()) << reason;
+  }
+}
+
 TEST(ScriptedServer, RawProtocolMatchesInOrderAndChecksThePrefix) {
   ScriptedServer server(
       per_line([](std::uint64_t, const std::string& line, std::vector<std::string>& out) {
