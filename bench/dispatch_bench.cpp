@@ -3,6 +3,7 @@
 //   inline no-op dispatch                  the floor
 //   call-in-thread round trip              vs BM_AsioPostRoundTrip (asio::thread_pool + post back)
 //   defer-to-thread round trip, 1/5 steps  vs the same baseline
+//   ...Timed                               the same with stage timing on: its overhead
 // The benchmark's thread plays the reactor: it dispatches, then runs the io_context until every
 // reply has come back.
 #include <benchmark/benchmark.h>
@@ -31,17 +32,34 @@ void BM_InlineDispatch(benchmark::State& state) {
 }
 BENCHMARK(BM_InlineDispatch);
 
+// Stage timing's cost: the same paths with per-request stage histograms (stage_timing.hpp).
+void BM_InlineDispatchTimed(benchmark::State& state) {
+  Reactor reactor;
+  ThreadPool pool(1);
+  StageHistograms stages;
+  Dispatcher dispatcher(Mode::inline_work, reactor, pool, kNoWork, &stages);
+  std::size_t answered = 0;
+  for (auto _ : state)
+    dispatcher.dispatch("0123456789abcdef", [&](std::string) { ++answered; });
+  benchmark::DoNotOptimize(answered);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_InlineDispatchTimed);
+
 // Dispatches `in_flight` requests, then runs the reactor until all are answered.
-void round_trips(benchmark::State& state, Mode mode) {
+void round_trips(benchmark::State& state, Mode mode, bool timed = false) {
   const auto pool_size = static_cast<std::size_t>(state.range(0));
   const auto in_flight = static_cast<std::size_t>(state.range(1));
   Reactor reactor;
   ThreadPool pool(pool_size);
-  Dispatcher dispatcher(mode, reactor, pool, kNoWork);
+  StageHistograms stages;
+  Dispatcher dispatcher(mode, reactor, pool, kNoWork, timed ? &stages : nullptr);
   for (auto _ : state) {
     std::size_t answered = 0;
+    // As the server does: one clock read per socket read, shared by the lines it brought.
+    const auto read_at = timed ? StageClock::now() : StageClock::time_point{};
     for (std::size_t i = 0; i < in_flight; ++i) {
-      dispatcher.dispatch("0123456789abcdef", [&](std::string) { ++answered; });
+      dispatcher.dispatch("0123456789abcdef", [&](std::string) { ++answered; }, read_at);
     }
     while (answered < in_flight)
       reactor.context().run_one();
@@ -54,6 +72,12 @@ void BM_CallInThreadRoundTrip(benchmark::State& state) {
 }
 void BM_DeferToThreadRoundTrip(benchmark::State& state) {
   round_trips(state, Mode::defer_to_thread);
+}
+void BM_CallInThreadRoundTripTimed(benchmark::State& state) {
+  round_trips(state, Mode::call_in_thread, true);
+}
+void BM_DeferToThreadRoundTripTimed(benchmark::State& state) {
+  round_trips(state, Mode::defer_to_thread, true);
 }
 
 // The baseline: the same hand-off with nothing but Asio. A task posted to asio::thread_pool
@@ -89,6 +113,8 @@ void pool_grid(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_AsioPostRoundTrip)->Apply(pool_grid);
 BENCHMARK(BM_CallInThreadRoundTrip)->Apply(pool_grid);
 BENCHMARK(BM_DeferToThreadRoundTrip)->Apply(pool_grid);
+BENCHMARK(BM_CallInThreadRoundTripTimed)->Apply(pool_grid);
+BENCHMARK(BM_DeferToThreadRoundTripTimed)->Apply(pool_grid);
 
 // deferToThread with a chain of N callbacks after the one that writes the reply.
 void BM_DeferredChain(benchmark::State& state) {

@@ -55,6 +55,23 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout", drain_timeout,
                  "on SIGINT/SIGTERM, how long to wait for requests in flight to be answered")
       ->capture_default_str();
+  const std::string admin_group = "Admin endpoint";
+  app.add_option_function<std::uint16_t>(
+         "--admin-port", [&config](std::uint16_t port) { config.admin_port = port; },
+         "serve GET /stats, /metrics, /healthz and POST /pool?size=N over HTTP on this port "
+         "(0: a free one, printed on stderr); off by default")
+      ->group(admin_group);
+  app.add_option("--admin-bind", config.admin_bind_address, "address of the admin endpoint")
+      ->capture_default_str()
+      ->group(admin_group);
+  app.add_option("--admin-port-file", config.admin_port_file,
+                 "write the admin port to this file once listening")
+      ->group(admin_group);
+  app.add_flag("--stage-timing,!--no-stage-timing", config.stage_timing,
+               "time every request's stages (dispatch, queue wait, service, return hop) into "
+               "histograms served by /stats and /metrics")
+      ->capture_default_str()
+      ->group(admin_group);
   app.footer(
       "Shutdown: SIGINT or SIGTERM stops accepting and reading, answers every request in flight\n"
       "or queued, then exits 0 (a second signal closes at once).\n"

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "reactor.hpp"
+#include "stage_timing.hpp"
 #include "thread_pool.hpp"
 #include "work.hpp"
 
@@ -34,21 +35,30 @@ class Dispatcher {
   // Called on the reactor thread, exactly once per request, with the reply (no "\r\n").
   using Reply = std::function<void(std::string)>;
 
-  Dispatcher(Mode mode, Reactor& reactor, ThreadPool& pool, const Work& work)
-      : mode_(mode), reactor_(reactor), pool_(pool), work_(work) {}
+  // `stages`, when given, receives every request's stage times (stage_timing.hpp); it is
+  // touched on the reactor thread only. nullptr: no clock is read.
+  Dispatcher(Mode mode, Reactor& reactor, ThreadPool& pool, const Work& work,
+             StageHistograms* stages = nullptr)
+      : mode_(mode), reactor_(reactor), pool_(pool), work_(work), stages_(stages) {}
 
   // Reactor thread only. In inline mode `reply` has been called when this returns.
-  void dispatch(std::string line, Reply reply);
+  // `parsed`: when the line was read (the dispatch stage starts); the server reads the clock
+  // once per socket read for all the lines it holds. Default: now, if stage timing is on.
+  void dispatch(std::string line, Reply reply, StageClock::time_point parsed = {});
   Mode mode() const { return mode_; }
+  bool stage_timing() const { return stages_ != nullptr; }
 
  private:
   // The business logic: the work, then the result to send back (the line itself).
   std::string handle_request(const std::string& line) const;
+  // Reactor thread: stamps `replied` and records, if stage timing is on.
+  void record_stages(StageTimes& times) const;
 
   Mode mode_;
   Reactor& reactor_;
   ThreadPool& pool_;
   const Work& work_;
+  StageHistograms* stages_;
 };
 
 }  // namespace poolbench

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <system_error>
 
+#include "admin.hpp"
+#include "stage_timing.hpp"
 #include "thread_pool.hpp"
 #include "work.hpp"
 
@@ -54,8 +56,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (error == asio::error::eof) return stop_reading();
       return close();
     }
+    // One clock read per socket read, for every line in it (stage timing's "parsed").
+    const auto read_at = server_.dispatcher_.stage_timing() ? StageClock::now()
+                                                            : StageClock::time_point{};
     const auto status = framer_.feed({read_buffer_.data(), bytes},
-                                     [this](std::string_view line) { dispatch(line); });
+                                     [this, read_at](std::string_view line) { dispatch(line, read_at); });
     if (status == LineFramer::Status::line_too_long) {
       ++server_.stats_.lines_too_long;
       send("err:line too long");
@@ -64,7 +69,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (reading_) read();
   }
 
-  void dispatch(std::string_view line) {
+  void dispatch(std::string_view line, StageClock::time_point read_at) {
     if (!reading_) return;  // an earlier line of this read made us stop
     ++in_flight_;
     server_.on_request_dispatched();
@@ -75,7 +80,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                      --self->in_flight_;
                                      self->send(reply);
                                    }
-                                 });
+                                 },
+                                 read_at);
   }
 
   void send(std::string_view reply) {
@@ -234,16 +240,31 @@ void write_port_file(const std::filesystem::path& path, std::uint16_t port) {
 int run_server(const ServerConfig& config) {
   raise_open_file_limit();
   const Work work(config.work, config.fail_rate);
+  const auto started = StageClock::now();
   Reactor reactor;
   ThreadPool pool(config.pool_size, config.max_queue);
-  Dispatcher dispatcher(config.mode, reactor, pool, work);
+  std::optional<StageHistograms> stages;
+  if (config.stage_timing) stages.emplace();
+  Dispatcher dispatcher(config.mode, reactor, pool, work, stages ? &*stages : nullptr);
   Server server(reactor, dispatcher, config);
+  std::optional<AdminServer> admin;
+  if (config.admin_port) {
+    admin.emplace(AdminServer::Sources{reactor, pool, server, config.mode,
+                                       stages ? &*stages : nullptr, started},
+                  config.admin_bind_address, *config.admin_port);
+  }
 
   std::fprintf(
       stderr, "reference_server listening on %s:%u (mode %s, pool %zu, work %s, fail rate %g)\n",
       config.bind_address.c_str(), server.port(), std::string(to_string(config.mode)).c_str(),
       config.pool_size, config.work.to_string().c_str(), config.fail_rate);
   if (!config.port_file.empty()) write_port_file(config.port_file, server.port());
+  if (admin) {
+    std::fprintf(stderr, "reference_server admin on http://%s:%u (GET /stats /metrics /healthz, "
+                 "POST /pool?size=N)\n",
+                 config.admin_bind_address.c_str(), admin->port());
+    if (!config.admin_port_file.empty()) write_port_file(config.admin_port_file, admin->port());
+  }
 
   asio::signal_set signals(reactor.context(), SIGINT, SIGTERM);
   bool drained = true;
@@ -253,6 +274,7 @@ int run_server(const ServerConfig& config) {
                  sigabbrev_np(signal), server.stats().in_flight);
     server.shutdown([&](bool all_answered) {
       drained = all_answered;
+      if (admin) admin->stop();
       signals.cancel();
       reactor.stop();
     });
@@ -266,6 +288,7 @@ int run_server(const ServerConfig& config) {
   };
   signals.async_wait(on_signal);
   server.start();
+  if (admin) admin->start();
   reactor.run();
 
   // Everything that could take a reply is closed: what is still queued has nobody to answer.

@@ -26,6 +26,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
@@ -47,6 +48,11 @@ struct ServerConfig {
   std::size_t max_line = LineFramer::kDefaultMaxLine;
   LineFramer::Delimiter delimiter = LineFramer::Delimiter::crlf;
   std::chrono::milliseconds drain_timeout{10'000};
+  // Admin HTTP endpoint (admin.hpp): off unless admin_port is set (0: any free port).
+  std::optional<std::uint16_t> admin_port;
+  std::string admin_bind_address = "127.0.0.1";
+  std::filesystem::path admin_port_file;
+  bool stage_timing = true;  // per-request stage histograms (stage_timing.hpp)
 };
 
 class Connection;
