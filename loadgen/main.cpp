@@ -252,6 +252,7 @@ struct SweepCommand {
   std::string start_timeout = "10s";
   std::string stop_grace = "5s";
   bool quiet = false;
+  bool no_calibrate = false;
 };
 
 void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
@@ -296,6 +297,11 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
                    "After SIGTERM, how long before SIGKILL")
       ->capture_default_str()
       ->group(grid);
+  sweep.app
+      ->add_flag("--no-calibrate", sweep.no_calibrate,
+                 "Predict with the work spec's nominal service time instead of S_eff "
+                 "measured first with one connection and one worker")
+      ->group(grid);
   sweep.app->add_option("--out", sweep.out, "Output directory (created)")
       ->capture_default_str()
       ->group("Output");
@@ -316,10 +322,25 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
 int sweep_command(SweepCommand& sweep) {
   install_stop_handlers();
   sweep.settings.out_dir = sweep.out;
+  sweep.settings.calibrate = !sweep.no_calibrate;
   StatusLine status(sweep.quiet);
   poolbench::SweepHooks hooks;
   hooks.run.stop = &g_stop;
   hooks.run.on_interval = [&status](const poolbench::IntervalStats& s) { status.show(s); };
+  hooks.on_calibrated = [&status](const json& calibration) {
+    status.finish();
+    if (calibration["status"] != "ok") {
+      std::fprintf(stderr, "calibration failed (%s): predicting with the nominal service time\n",
+                   calibration["reason"].is_string()
+                       ? calibration["reason"].get<std::string>().c_str()
+                       : "no replies");
+      return;
+    }
+    std::fprintf(stderr,
+                 "calibration: S_eff = %.3f ms (nominal %.3f ms), one connection, one worker\n",
+                 calibration["service_time_us"].get<double>() / 1000.0,
+                 calibration["nominal_service_time_us"].get<double>() / 1000.0);
+  };
   hooks.on_point_start = [](const poolbench::SweepPoint& point, std::size_t index,
                             std::size_t total) {
     std::fprintf(stderr, "[%zu/%zu] %s pool %d (%zu left after this)\n", index + 1, total,

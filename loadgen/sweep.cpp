@@ -57,6 +57,99 @@ void add_ratios(json& prediction, const json& run) {
   }
 }
 
+// Runs one point: starts the server, waits until it accepts, runs the load, stops the server.
+// Returns the point's sweep.json entry: status ok|failed|interrupted, reason, and the run
+// document with its "server" record (no model: the caller adds it).
+class PointRunner {
+ public:
+  PointRunner(const SweepSettings& settings, const std::vector<std::string>& command,
+              const std::string& host, const RunHooks& hooks)
+      : settings_(settings), command_(command), host_(host), hooks_(hooks) {}
+
+  json run(const SweepPoint& point, LoadSettings load) const {
+    const auto log_path = settings_.out_dir / (point.name + ".server.log");
+    json entry = {{"mode", point.mode}, {"pool_size", point.pool_size},
+                  {"status", "ok"},     {"reason", nullptr},
+                  {"file", nullptr},    {"result", nullptr}};
+    const std::uint16_t port = pick_free_port();
+    const auto argv =
+        substitute_placeholders(command_, {{"{port}", std::to_string(port)},
+                                           {"{mode}", point.mode},
+                                           {"{pool}", std::to_string(point.pool_size)},
+                                           {"{work}", settings_.work}});
+    json server = server_record(point, settings_.work, argv, log_path);
+    std::optional<ChildProcess> process;
+    try {
+      process.emplace(
+          ChildProcess::spawn(argv, {.stdout_path = log_path, .stderr_path = log_path}));
+      wait_until_accepting(*process, host_, port, settings_.server_start_timeout);
+      load.target = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
+                    std::to_string(port);
+      const RunResult result = run_load(load, hooks_);
+      if (result.end == RunEnd::kInterrupted) {
+        entry["status"] = "interrupted";
+      } else if (result.end == RunEnd::kConnectionsLost) {
+        entry["status"] = "failed";
+        entry["reason"] = "the server closed every connection mid-run";
+      }
+      record_exit(server, process->stop(settings_.server_stop_grace));
+      json run = to_json(result);
+      run["server"] = std::move(server);
+      entry["result"] = std::move(run);
+    } catch (const std::exception& failure) {
+      entry["status"] = "failed";
+      entry["reason"] = (process && !process->running() ? "server did not start: " : "") +
+                        std::string(failure.what());
+      if (process) record_exit(server, process->stop(settings_.server_stop_grace));
+      entry["server"] = std::move(server);
+    }
+    return entry;
+  }
+
+  // S_eff, as METHODOLOGY.md asks: the response time of one connection against one worker is
+  // the effective service time (timer slack and the loopback round trip included). The median,
+  // not the mean: on a shared machine a few scheduling outliers would inflate the mean, and the
+  // service time of fixed sleep work has no spread of its own.
+  json calibrate() const {
+    const bool pool_mode = std::any_of(settings_.modes.begin(), settings_.modes.end(),
+                                       [](const std::string& mode) { return !is_inline(mode); });
+    const SweepPoint point{pool_mode ? "call-in-thread" : "inline", 1, "calibration"};
+    LoadSettings load = settings_.load;
+    load.connections = 1;
+    load.depth = 1;
+    load.rate = 0;
+    load.think_time = {};
+    load.requests = 0;
+    load.duration = std::min<std::chrono::nanoseconds>(load.duration, std::chrono::seconds(2));
+    load.warmup = std::min<std::chrono::nanoseconds>(load.warmup, std::chrono::milliseconds(200));
+    json entry = run(point, load);
+    json calibration = {
+        {"status", entry["status"]},
+        {"reason", entry["reason"]},
+        {"mode", point.mode},
+        {"pool_size", 1},
+        {"connections", 1},
+        {"service_time_us", nullptr},
+        {"nominal_service_time_us", WorkSpec::parse(settings_.work).mean_nanoseconds() / 1e3}};
+    if (entry["result"].is_object()) {
+      const json& latency = entry["result"]["latency_us"];
+      calibration["service_time_us"] = latency.value("p50", 0.0);
+      calibration["mean_us"] = latency.value("mean", 0.0);
+      calibration["p50_us"] = latency.value("p50", 0);
+      calibration["p99_us"] = latency.value("p99", 0);
+      calibration["requests"] = entry["result"].value("completed", 0);
+      if (calibration["requests"].get<int>() == 0) calibration["status"] = "failed";
+    }
+    return calibration;
+  }
+
+ private:
+  const SweepSettings& settings_;
+  const std::vector<std::string>& command_;
+  const std::string& host_;
+  const RunHooks& hooks_;
+};
+
 }  // namespace
 
 std::string default_server_command() {
@@ -113,10 +206,12 @@ std::vector<std::string> substitute_placeholders(const std::vector<std::string>&
 }
 
 json model_prediction(const LoadSettings& load, std::string_view work, std::string_view mode,
-                      int pool_size) {
+                      int pool_size, std::optional<double> calibrated_service_time_us) {
   const WorkSpec spec = WorkSpec::parse(work);
   if (spec.kind != WorkSpec::Kind::sleep) return nullptr;  // CPU-bound work shares the cores
-  const double service_s = spec.mean_nanoseconds() / 1e9;
+  const double nominal_s = spec.mean_nanoseconds() / 1e9;
+  const double service_s =
+      calibrated_service_time_us ? *calibrated_service_time_us / 1e6 : nominal_s;
   if (service_s <= 0) return nullptr;
   const double workers = is_inline(mode) ? 1.0 : static_cast<double>(pool_size);
   const double capacity_rps = workers / service_s;
@@ -124,6 +219,8 @@ json model_prediction(const LoadSettings& load, std::string_view work, std::stri
       {"model", nullptr},
       {"workers", workers},
       {"service_time_us", service_s * 1e6},
+      {"service_time_source", calibrated_service_time_us ? "calibrated" : "nominal"},
+      {"nominal_service_time_us", nominal_s * 1e6},
       {"exact", spec.distribution == WorkSpec::Distribution::fixed && spec.outliers.empty()}};
   if (load.model() == LoadModel::kClosed) {
     const double in_flight = static_cast<double>(load.connections) * load.depth;
@@ -174,62 +271,39 @@ SweepOutcome run_sweep(const SweepSettings& settings, const SweepHooks& hooks) {
   }
 
   SweepOutcome outcome;
+  const PointRunner runner{settings, command, host, hooks.run};
+  json calibration = nullptr;
+  std::optional<double> service_time_us;
+  const WorkSpec work = WorkSpec::parse(settings.work);
+  if (settings.calibrate && work.kind == WorkSpec::Kind::sleep &&
+      work.distribution == WorkSpec::Distribution::fixed && work.outliers.empty()) {
+    calibration = runner.calibrate();
+    if (hooks.on_calibrated) hooks.on_calibrated(calibration);
+    if (calibration["status"] == "ok") service_time_us = calibration["service_time_us"];
+    outcome.interrupted = calibration["status"] == "interrupted";
+  }
+
   json points = json::array();
   for (std::size_t index = 0; index < grid.size() && !outcome.interrupted; ++index) {
     const SweepPoint& point = grid[index];
     if (hooks.on_point_start) hooks.on_point_start(point, index, grid.size());
-    const auto log_path = settings.out_dir / (point.name + ".server.log");
-    json entry = {{"mode", point.mode}, {"pool_size", point.pool_size},
-                  {"status", "ok"},     {"reason", nullptr},
-                  {"file", nullptr},    {"result", nullptr}};
-
-    const std::uint16_t port = pick_free_port();
-    const auto argv = substitute_placeholders(command, {{"{port}", std::to_string(port)},
-                                                        {"{mode}", point.mode},
-                                                        {"{pool}", std::to_string(point.pool_size)},
-                                                        {"{work}", settings.work}});
-    json server = server_record(point, settings.work, argv, log_path);
-    std::optional<ChildProcess> process;
-    try {
-      process.emplace(
-          ChildProcess::spawn(argv, {.stdout_path = log_path, .stderr_path = log_path}));
-      wait_until_accepting(*process, host, port, settings.server_start_timeout);
-    } catch (const std::exception& failure) {
-      entry["status"] = "failed";
-      entry["reason"] = std::string("server did not start: ") + failure.what();
-    }
-
-    if (entry["status"] == "ok") {
-      LoadSettings load = settings.load;
-      load.target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-                    std::to_string(port);
+    json entry = runner.run(point, settings.load);
+    if (entry["result"].is_object()) {
+      json& run = entry["result"];
+      json prediction = model_prediction(settings.load, settings.work, point.mode, point.pool_size,
+                                         service_time_us);
+      add_ratios(prediction, run);
+      run["model_prediction"] = std::move(prediction);
       try {
-        const RunResult result = run_load(load, hooks.run);
-        json run = to_json(result);
-        if (result.end == RunEnd::kInterrupted) {
-          entry["status"] = "interrupted";
-          outcome.interrupted = true;
-        } else if (result.end == RunEnd::kConnectionsLost) {
-          entry["status"] = "failed";
-          entry["reason"] = "the server closed every connection mid-run";
-        }
-        record_exit(server, process->stop(settings.server_stop_grace));
-        run["server"] = server;
-        json prediction = model_prediction(load, settings.work, point.mode, point.pool_size);
-        add_ratios(prediction, run);
-        run["model_prediction"] = prediction;
         write_json_atomically(settings.out_dir / (point.name + ".json"), run);
         entry["file"] = point.name + ".json";
-        entry["result"] = std::move(run);
       } catch (const std::exception& failure) {
         entry["status"] = "failed";
         entry["reason"] = failure.what();
       }
     }
-    if (process && process->running())
-      record_exit(server, process->stop(settings.server_stop_grace));
-    if (entry["result"].is_null()) entry["server"] = server;
     if (entry["status"] == "failed") ++outcome.failed_points;
+    if (entry["status"] == "interrupted") outcome.interrupted = true;
     if (hooks.on_point_done) hooks.on_point_done(point, entry);
     points.push_back(std::move(entry));
   }
@@ -244,6 +318,7 @@ SweepOutcome run_sweep(const SweepSettings& settings, const SweepHooks& hooks) {
          settings.server_command.empty() ? default_server_command() : settings.server_command},
         {"work", settings.work},
         {"target_host", host}}},
+      {"calibration", std::move(calibration)},
       {"complete", !outcome.interrupted},
       {"failed_points", outcome.failed_points},
       {"points", std::move(points)}};

@@ -6,6 +6,9 @@
 // Output under the out directory: one run document per point (<mode>-pool<N>.json, schema
 // poolbench.run/1 plus "server" and "model_prediction"), the server's log per point
 // (<mode>-pool<N>.server.log), and sweep.json (schema poolbench.sweep/1) holding them all.
+// For fixed sleep work a calibration run comes first (calibration.server.log; sweep.json
+// "calibration"): one connection against one worker measures the effective service time S_eff
+// (the sleep's timer slack and the loopback round trip included), which the model then uses.
 // A point whose server does not start, or dies, is marked failed and the sweep goes on.
 //
 // Threading: run_sweep runs on the caller's thread; each point's load runs as run_load does.
@@ -40,6 +43,9 @@ struct SweepSettings {
   std::filesystem::path out_dir;
   std::chrono::milliseconds server_start_timeout{10'000};
   std::chrono::milliseconds server_stop_grace{5'000};
+  // Fixed sleep work: before the grid, measure S_eff (median response time of one connection
+  // against one worker) and predict with it.
+  bool calibrate = true;
   std::vector<std::string> argv;  // the exact command line, for the record
 };
 
@@ -52,9 +58,11 @@ std::vector<std::string> substitute_placeholders(const std::vector<std::string>&
 
 // Closed loop, sleep work: X = min(N/(S+Z), c/S) and R = N/X - Z with N = connections x depth
 // in flight, S the mean service time, Z the think time, c the workers (1 inline). Open loop:
-// X = min(rate, c/S). Null when there is no model (spin work, or no work).
+// X = min(rate, c/S). S is the calibrated S_eff when given, else the work spec's mean. Null
+// when there is no model (spin work, or no work).
 nlohmann::json model_prediction(const LoadSettings& load, std::string_view work,
-                                std::string_view mode, int pool_size);
+                                std::string_view mode, int pool_size,
+                                std::optional<double> calibrated_service_time_us = std::nullopt);
 
 struct SweepPoint {
   std::string mode;
@@ -66,6 +74,8 @@ struct SweepHooks {
   std::function<void(const SweepPoint&, std::size_t index, std::size_t total)> on_point_start;
   // `point` is the point's entry in sweep.json (status, reason, file, result).
   std::function<void(const SweepPoint&, const nlohmann::json& point)> on_point_done;
+  // After the calibration run, with sweep.json's "calibration" object.
+  std::function<void(const nlohmann::json& calibration)> on_calibrated;
   RunHooks run;  // per-interval status and the stop flag, passed to every point's run_load
 };
 

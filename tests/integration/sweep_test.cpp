@@ -47,6 +47,11 @@ TEST(Sweep, ATinyGridWritesOneFilePerPointAndTheSweepDocument) {
   const json doc = read_json(sweep.out / "sweep.json");
   EXPECT_EQ(doc["schema"], "poolbench.sweep/1");
   ASSERT_EQ(doc["points"].size(), 4u);
+  // S_eff, measured first with one connection and one worker: the 20 ms sleep plus a little.
+  ASSERT_EQ(doc["calibration"]["status"], "ok") << doc["calibration"].dump();
+  const double service_time_us = doc["calibration"]["service_time_us"].get<double>();
+  EXPECT_GE(service_time_us, 20'000);
+  EXPECT_LT(service_time_us, 30'000);
   for (const auto& point : doc["points"]) {
     EXPECT_EQ(point["status"], "ok") << point.dump();
     const std::string stem =
@@ -57,10 +62,12 @@ TEST(Sweep, ATinyGridWritesOneFilePerPointAndTheSweepDocument) {
     EXPECT_EQ(run["schema"], "poolbench.run/1");
     EXPECT_EQ(run["server"]["mode"], point["mode"]);
     EXPECT_EQ(run["server"]["exit_status"], 0);  // SIGTERM: the server drained and exited 0
-    // 4 connections, S = 20 ms: 50/s inline or with one worker, 200/s with four.
+    // 4 connections, S = S_eff (about 20 ms): 1/S inline or with one worker, 4/S with four.
     const bool one_worker = point["mode"] == "inline" || point["pool_size"] == 1;
-    const double predicted = run["model_prediction"]["throughput_rps"].get<double>();
-    EXPECT_DOUBLE_EQ(predicted, one_worker ? 50.0 : 200.0);
+    const json& model = run["model_prediction"];
+    EXPECT_EQ(model["service_time_source"], "calibrated");
+    EXPECT_DOUBLE_EQ(model["throughput_rps"].get<double>(),
+                     (one_worker ? 1.0 : 4.0) * 1e6 / service_time_us);
     EXPECT_NEAR(run["model_prediction"]["throughput_ratio"].get<double>(), 1.0, 0.15) << stem;
   }
 }

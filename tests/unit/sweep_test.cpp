@@ -53,6 +53,15 @@ TEST(ModelPrediction, ThinkTimeAndDepthEnterTheClosedLoop) {
   EXPECT_NEAR(prediction["mean_latency_us"].get<double>(), 10'000.0, 1e-6);
 }
 
+TEST(ModelPrediction, UsesTheCalibratedServiceTimeWhenGiven) {
+  LoadSettings load;
+  load.connections = 16;
+  const auto prediction = model_prediction(load, "sleep:10ms", "call-in-thread", 4, 12'500.0);
+  EXPECT_DOUBLE_EQ(prediction["throughput_rps"].get<double>(), 4 / 0.0125);
+  EXPECT_EQ(prediction["service_time_source"], "calibrated");
+  EXPECT_DOUBLE_EQ(prediction["nominal_service_time_us"].get<double>(), 10'000.0);
+}
+
 TEST(ModelPrediction, OpenLoopIsCappedByCapacity) {
   LoadSettings load;
   load.rate = 500;
