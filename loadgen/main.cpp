@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
 
+#include "admin_client.hpp"
 #include "cli.hpp"
 #include "engine.hpp"
 #include "result.hpp"
@@ -68,6 +70,7 @@ struct RunCommand {
   LoadSettings settings;
   std::string json_path;
   std::string hgrm_path;
+  std::string admin;  // the server's admin endpoint, sampled each interval
   bool quiet = false;
 };
 
@@ -95,6 +98,13 @@ void add_run_command(CLI::App& parent, RunCommand& run) {
       ->type_name("FILE")
       ->group(output);
   run.app->add_flag("--quiet,-q", run.quiet, "No live status line on stderr")->group(output);
+  run.app
+      ->add_option("--admin", run.admin,
+                   "The server's admin endpoint (reference_server --admin-port): GET /stats "
+                   "is sampled each --interval and stored as \"server_stats\" (queue depth, "
+                   "busy threads, stage percentiles)")
+      ->type_name("URL")
+      ->group(output);
   run.app->footer(
       "EXIT STATUS\n"
       "  0    the run completed (see \"valid\" and \"reasons\" in the summary/JSON)\n"
@@ -143,9 +153,24 @@ class StatusLine {
 int run_command(RunCommand& run) {
   install_stop_handlers();
   StatusLine status(run.quiet);
+  std::optional<poolbench::AdminSampler> sampler;
+  if (!run.admin.empty()) {
+    try {
+      const auto url = poolbench::parse_admin_url(run.admin);
+      poolbench::fetch_server_stats(url);  // fail before the load, not after it
+      sampler.emplace(url);
+    } catch (const std::exception& e) {
+      std::cerr << "loadgen: --admin " << run.admin << ": " << e.what() << "\n";
+      return kExitUsage;
+    }
+    sampler->sample(0, "start");
+  }
   poolbench::RunHooks hooks;
   hooks.stop = &g_stop;
-  hooks.on_interval = [&status](const poolbench::IntervalStats& s) { status.show(s); };
+  hooks.on_interval = [&status, &sampler](const poolbench::IntervalStats& s) {
+    status.show(s);
+    if (sampler) sampler->on_interval(s);
+  };
 
   poolbench::RunResult result;
   try {
@@ -161,7 +186,14 @@ int run_command(RunCommand& run) {
   }
   status.finish();
 
-  const json doc = poolbench::to_json(result);
+  json doc = poolbench::to_json(result);
+  if (sampler) {
+    const double end_s = result.intervals.empty()
+                             ? 0.0
+                             : result.intervals.back().start_s + result.intervals.back().length_s;
+    sampler->sample(end_s, "end");
+    doc["server_stats"] = sampler->finish();
+  }
   int code = poolbench::exit_code_for(result);
   if (result.end == poolbench::RunEnd::kInterrupted && g_signal.load() != 0) {
     code = 128 + g_signal.load();

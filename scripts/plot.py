@@ -21,6 +21,11 @@ Charts (each as PNG and SVG, written to ``--out``, default the first RESULTS_DIR
   curve per pool size, decoded from each point's HdrHistogram V2 histogram (or, without one,
   from the percentiles in the JSON);
 * ``timeline``: per-interval throughput and p99 over the run, per mode and pool size;
+* ``decomposition`` (runs made with ``loadgen --admin``): the server's stage means (reactor
+  dispatch, pool queue wait, service, return hop) stacked per pool size and mode, next to the
+  client-observed mean, p50 and p99;
+* ``queue_depth`` (the same runs): the pool's backlog and busy workers over time, from the
+  ``/stats`` samples;
 * ``bench_<name>``: time per operation for each Google Benchmark, with the spread of
   repetitions.
 
@@ -278,6 +283,7 @@ class Point:
     config: dict = field(default_factory=dict)
     host: dict = field(default_factory=dict)
     start_time: str = ""
+    server_stats: dict = field(default_factory=dict)  # loadgen --admin: the server's own view
 
     def decoded_histogram(self):
         if not self.histogram:
@@ -351,10 +357,14 @@ def _point_from_run(run, entry=None):
     prediction = _first(run, "model_prediction", default={}) or {}
     latency = _first(run, "latency_us", default={}) or {}
     errors = _first(run, "errors", default=0)
-    mode = str(_first(server, "mode", default=_first(entry, "mode", default="?")))
+    server_stats = _first(run, "server_stats", default={}) or {}
+    samples = _first(server_stats, "samples", default=[]) or [{}]
+    mode = str(_first(server, "mode", default=_first(
+        entry, "mode", default=_first(server_stats, "mode", default="?"))))
     return Point(
         mode=_MODE_ALIASES.get(mode, mode),
-        pool_size=int(_first(server, "pool_size", default=_first(entry, "pool_size", default=0))),
+        pool_size=int(_first(server, "pool_size", default=_first(
+            entry, "pool_size", default=_first(samples[-1], "pool_size", default=0)))),
         status="ok",
         valid=bool(_first(run, "valid", default=True)),
         reasons=[str(r) for r in _first(run, "reasons", default=[])],
@@ -371,7 +381,8 @@ def _point_from_run(run, entry=None):
         work=str(_first(server, "work", default="")),
         config=_first(run, "config", default={}),
         host=_first(run, "host", default={}),
-        start_time=str(_first(run, "start_time", default="")))
+        start_time=str(_first(run, "start_time", default="")),
+        server_stats=server_stats if isinstance(server_stats, dict) else {})
 
 
 def _failed_point(entry):
@@ -729,6 +740,118 @@ def plot_timeline(plt, result_sets, out_dir, formats):
                   formats)
 
 
+STAGES = ("dispatch", "queue_wait", "service", "return_hop")
+STAGE_LABELS = {"dispatch": "reactor dispatch", "queue_wait": "pool queue wait",
+                "service": "service (the work)", "return_hop": "return hop"}
+STAGE_COLORS = {"dispatch": "#4c72b0", "queue_wait": "#dd8452", "service": "#55a868",
+                "return_hop": "#c44e52"}
+
+
+def stage_means_ms(point):
+    """{stage: mean ms} over the run's window from ``server_stats`` (loadgen --admin), or None."""
+    stages = _first(_first(point.server_stats, "window", default={}), "stages_ns", default={})
+    if not isinstance(stages, dict) or not all(isinstance(stages.get(s), dict) for s in STAGES):
+        return None
+    if not any(_number(stages[s].get("count")) for s in STAGES):
+        return None
+    return {s: (_number(stages[s].get("mean")) or 0.0) / 1e6 for s in STAGES}
+
+
+def has_server_stats(result_sets):
+    return any(p.server_stats for rs in result_sets for m in rs.modes() for p in rs.measured(m))
+
+
+def plot_decomposition(plt, result_sets, out_dir, formats):
+    """Where the time went: the server's stage means stacked per pool size, per mode, next to
+    the client-observed mean, p50 and p99 (log-free linear ms, so the stack adds up).
+
+    Means stack (the mean of a sum is the sum of the means); percentiles would not. The gap
+    between the stack and the client's mean is the network, the kernel and the generator.
+    """
+    modes = [m for m in all_modes(result_sets)
+             if any(stage_means_ms(p) for rs in result_sets for p in rs.measured(m))]
+    if not modes:
+        return []
+    fig, axes = new_figure(plt, len(modes), height=4.4)
+    n_sets = len(result_sets)
+    for ax, mode in zip(axes[0], modes):
+        sizes = all_pool_sizes(result_sets, mode)
+        width = 0.8 / n_sets
+        for k, rs in enumerate(result_sets):
+            for p in rs.measured(mode):
+                means = stage_means_ms(p)
+                if means is None:
+                    continue
+                x = sizes.index(p.pool_size) - 0.4 + width * (k + 0.5)
+                bottom = 0.0
+                for stage in STAGES:
+                    shown = STAGE_LABELS[stage] in ax.get_legend_handles_labels()[1]
+                    ax.bar(x, means[stage], width * 0.9, bottom=bottom, color=STAGE_COLORS[stage],
+                           hatch="//" if k else None, edgecolor="white", linewidth=0.5,
+                           label=None if shown else STAGE_LABELS[stage])
+                    bottom += means[stage]
+                client = p.latency_us
+                for key, marker, name in (("mean", "D", "client mean"), ("p50", "o", "client p50"),
+                                          ("p99", "^", "client p99")):
+                    value = _number(client.get(key))
+                    if value is None:
+                        continue
+                    shown = name in ax.get_legend_handles_labels()[1]
+                    ax.plot([x], [value / 1000.0], linestyle="none", marker=marker, color="black",
+                            markerfacecolor="white" if key == "p99" else "black", markersize=5,
+                            label=None if shown else name)
+        ax.set_xticks(range(len(sizes)))
+        ax.set_xticklabels([str(s) for s in sizes])
+        ax.set_xlabel("pool size (worker threads)" +
+                      ("; hatched: " + ", ".join(rs.label for rs in result_sets[1:])
+                       if n_sets > 1 else ""))
+        ax.set_title(mode)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("time per request (ms): server stage means, stacked")
+    return finish(plt, fig, "Latency decomposition: server stages vs client", result_sets,
+                  out_dir, "decomposition", formats)
+
+
+def plot_queue_depth(plt, result_sets, out_dir, formats):
+    """The server's pool over time, sampled by loadgen --admin: backlog (queued) and busy
+    workers, per mode and pool size, on the same time axis as ``timeline``."""
+    modes = [m for m in all_modes(result_sets)
+             if any(_first(p.server_stats, "samples") for rs in result_sets
+                    for p in rs.measured(m))]
+    if not modes:
+        return []
+    fig, axes = new_figure(plt, len(modes), rows=2, height=3.2)
+    cmap = colormap(plt)
+    for column, mode in enumerate(modes):
+        top, bottom = axes[0][column], axes[1][column]
+        sizes = all_pool_sizes(result_sets, mode)
+        for k, rs in enumerate(result_sets):
+            for p in rs.measured(mode):
+                samples = [x for x in _first(p.server_stats, "samples", default=[])
+                           if _number(x.get("t_s")) is not None]
+                if not samples:
+                    continue
+                color = cmap(sizes.index(p.pool_size) / max(len(sizes) - 1, 1) * 0.9)
+                label = f"pool {p.pool_size}" + (f" {rs.label}" if len(result_sets) > 1 else "")
+                style = LINE_STYLES[k % len(LINE_STYLES)]
+                t = [x["t_s"] for x in samples]
+                top.plot(t, [x.get("queued", 0) for x in samples], color=color, linestyle=style,
+                         marker=".", drawstyle="steps-post", label=label)
+                bottom.plot(t, [x.get("busy", 0) for x in samples], color=color, linestyle=style,
+                            marker=".", drawstyle="steps-post")
+        for ax in (top, bottom):
+            ax.grid(True, alpha=0.3)
+            ax.set_ylim(bottom=0)
+        top.set_title(mode)
+        bottom.set_xlabel("time since the load started (s)")
+        top.legend(fontsize=7, ncol=2)
+    axes[0][0].set_ylabel("pool backlog (queued tasks)")
+    axes[1][0].set_ylabel("busy worker threads")
+    return finish(plt, fig, "Server pool over time (sampled /stats)", result_sets, out_dir,
+                  "queue_depth", formats)
+
+
 _NS_PER_UNIT = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 
@@ -866,6 +989,9 @@ def main(argv=None):
     if result_sets and any(rs.measured(m) for rs in result_sets for m in rs.modes()):
         for chart in (plot_throughput, plot_latency, plot_spectrum, plot_timeline):
             written += chart(plt, result_sets, out_dir, args.formats)
+        if has_server_stats(result_sets):  # runs made with loadgen --admin
+            for chart in (plot_decomposition, plot_queue_depth):
+                written += chart(plt, result_sets, out_dir, args.formats)
     elif result_sets:
         sys.stderr.write("plot.py: no point has a measurement; nothing to plot\n")
         return 1

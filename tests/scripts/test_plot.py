@@ -23,6 +23,7 @@ SCRIPTS = os.path.join(ROOT, "scripts")
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 SAMPLE = os.environ.get("POOLBENCH_SAMPLE_SWEEP", os.path.join(DATA, "sweep"))
 BENCH_SAMPLE = os.path.join(DATA, "bench")
+ADMIN_SAMPLE = os.path.join(DATA, "admin")  # loadgen run --admin: runs with server_stats
 CHARTS = ("throughput", "latency", "spectrum", "timeline")
 
 
@@ -117,6 +118,27 @@ class LoaderTest(unittest.TestCase):
                                      key)
 
 
+class ServerStatsLoaderTest(unittest.TestCase):
+    def test_mode_pool_and_stage_means_come_from_server_stats(self):
+        rs = plot.load_results(ADMIN_SAMPLE)
+        self.assertEqual(rs.modes(), ["inline", "call-in-thread", "defer-to-thread"])
+        for mode in rs.modes():
+            points = rs.measured(mode)
+            self.assertEqual([p.pool_size for p in points], [1, 4])
+            for p in points:
+                means = plot.stage_means_ms(p)
+                self.assertEqual(set(means), set(plot.STAGES))
+                # The work is a 5 ms sleep: the service stage holds it.
+                self.assertGreater(means["service"], 4.9)
+                # What the server saw adds up to no more than what the client measured.
+                self.assertLessEqual(sum(means.values()), p.latency_us["mean"] / 1000.0 * 1.05)
+
+    def test_no_server_stats(self):
+        rs = plot.load_results(SAMPLE)
+        self.assertIsNone(plot.stage_means_ms(rs.points[0]))
+        self.assertFalse(plot.has_server_stats([rs]))
+
+
 @unittest.skipIf(PYTHON is None,
                  "matplotlib is not installed for this interpreter or /usr/bin/python3: "
                  "install python3-matplotlib (Debian) or pip install matplotlib")
@@ -151,6 +173,19 @@ class ChartsTest(unittest.TestCase):
                             "--out", out, "--format", "png")
             self.assert_images(out, CHARTS, formats=("png",))
             self.assertFalse(os.path.exists(os.path.join(out, "throughput.svg")))
+
+    def test_decomposition_and_queue_depth_with_server_stats(self):
+        # data/admin: real `loadgen run --admin` runs (3 modes x pools 1, 4; sleep 5 ms, 8 conn).
+        with tempfile.TemporaryDirectory() as out:
+            result = self.run_script("plot.py", ADMIN_SAMPLE, "--out", out, "--format", "png")
+            self.assert_images(out, CHARTS + ("decomposition", "queue_depth"), formats=("png",))
+            self.assertEqual(len(result.stdout.split()), len(CHARTS) + 2)
+
+    def test_no_server_stats_no_decomposition(self):
+        with tempfile.TemporaryDirectory() as out:
+            self.run_script("plot.py", SAMPLE, "--out", out, "--format", "png")
+            self.assertFalse(os.path.exists(os.path.join(out, "decomposition.png")))
+            self.assertFalse(os.path.exists(os.path.join(out, "queue_depth.png")))
 
     @unittest.skipUnless(os.path.isdir(BENCH_SAMPLE), "no tests/scripts/data/bench sample")
     def test_bench_chart(self):

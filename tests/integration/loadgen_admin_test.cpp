@@ -1,0 +1,180 @@
+// loadgen run --admin against the real reference_server: the server's view is stored next to
+// the client's, and every field of it is documented in results/README.md (and vice versa).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "server_process.hpp"
+
+namespace poolbench::testing {
+namespace {
+
+using json = nlohmann::json;
+
+struct TempFile {
+  explicit TempFile(const std::string& name)
+      : path(std::filesystem::temp_directory_path() /
+             ("poolbench-" + std::to_string(::getpid()) + "-" + name)) {}
+  ~TempFile() {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+  }
+  std::filesystem::path path;
+};
+
+// Runs loadgen with `args`; returns its exit code.
+int run_loadgen(std::vector<std::string> args) {
+  args.insert(args.begin(), POOLBENCH_LOADGEN_BIN);
+  auto child = ChildProcess::spawn(args, {.stdout_path = "/dev/null", .stderr_path = "/dev/null"});
+  const auto status = child.wait_for(std::chrono::seconds(60));
+  return status ? exit_code_of(*status) : -1;
+}
+
+// A run against a server with its admin endpoint; returns the run document.
+json run_with_admin(const std::vector<std::string>& server_flags, const std::string& name) {
+  TempFile admin_port(name + ".admin-port");
+  TempFile out(name + ".json");
+  std::vector<std::string> flags = server_flags;
+  flags.insert(flags.end(), {"--admin-port", "0", "--admin-port-file", admin_port.path.string()});
+  ServerProcess server(flags);
+  const auto port = wait_for_port_file(server.process(), admin_port.path, std::chrono::seconds(10));
+  const int code = run_loadgen({"run", "-q", "-t", "127.0.0.1:" + std::to_string(server.port()),
+                                "-c", "4", "--warmup", "500ms", "--duration", "1s", "--interval",
+                                "250ms", "--admin", "http://127.0.0.1:" + std::to_string(port),
+                                "--json", out.path.string()});
+  EXPECT_EQ(code, 0);
+  std::ifstream in(out.path);
+  return json::parse(in);
+}
+
+// path -> type from the table under "Server's view" in results/README.md (brace groups
+// expanded, as tests/unit/result_test.cpp reads the main table).
+std::map<std::string, std::string> documented_server_fields() {
+  std::ifstream in(std::string(POOLBENCH_SOURCE_DIR) + "/results/README.md");
+  std::map<std::string, std::string> fields;
+  bool in_section = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("#", 0) == 0) in_section = line.find("Server's view") != std::string::npos;
+    if (!in_section || line.rfind("| `", 0) != 0) continue;
+    const auto path_end = line.find('`', 3);
+    const std::string path = line.substr(3, path_end - 3);
+    const auto type_begin = line.find('|', path_end) + 1;
+    std::string type = line.substr(type_begin, line.find(" |", type_begin + 1) - type_begin);
+    type.erase(0, type.find_first_not_of(' '));
+    type.erase(type.find_last_not_of(' ') + 1);
+    const auto open = path.find('{');
+    if (open == std::string::npos) {
+      fields[path] = type;
+      continue;
+    }
+    const auto close = path.find('}');
+    std::stringstream alternatives(path.substr(open + 1, close - open - 1));
+    for (std::string a; std::getline(alternatives, a, ',');)
+      fields[path.substr(0, open) + a + path.substr(close + 1)] = type;
+  }
+  return fields;
+}
+
+bool has_type(const json& value, const std::string& type) {
+  if (type == "string") return value.is_string();
+  if (type == "integer") return value.is_number_integer();
+  if (type == "number") return value.is_number();
+  if (type == "boolean") return value.is_boolean();
+  if (type == "object") return value.is_object();
+  if (type == "array") return value.is_array();
+  return false;
+}
+
+// Every path in `doc` ("a.b", arrays of objects as "a[]"), not below window.stages_ns.<stage>
+// (documented as "the shape of latency_us").
+void collect(const json& doc, const std::string& prefix, std::map<std::string, json>& out) {
+  for (const auto& [key, value] : doc.items()) {
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    out.emplace(path, value);
+    if (prefix == "server_stats.window.stages_ns") continue;
+    if (value.is_object()) collect(value, path, out);
+    if (value.is_array() && !value.empty() && value[0].is_object()) {
+      for (const json& element : value)
+        collect(element, path + "[]", out);
+    }
+  }
+}
+
+TEST(LoadgenAdmin, ServerStatsAreStoredAndDocumented) {
+  const json run = run_with_admin(
+      {"--mode", "call-in-thread", "--pool-size", "2", "--work", "sleep:2ms"}, "documented");
+  ASSERT_TRUE(run.contains("server_stats"));
+  std::map<std::string, json> present;
+  collect(json{{"server_stats", run["server_stats"]}}, "", present);
+  const auto documented = documented_server_fields();
+  ASSERT_GT(documented.size(), 30u) << "the README table was not found";
+  for (const auto& [path, value] : present) {
+    ASSERT_TRUE(documented.count(path) > 0) << path << " is not in results/README.md";
+    EXPECT_TRUE(has_type(value, documented.at(path))) << path << " is not " << documented.at(path);
+  }
+  for (const auto& [path, type] : documented) {
+    EXPECT_TRUE(present.count(path) > 0) << path << " is documented but not written";
+  }
+  for (const char* key : {"count", "min", "mean", "p50", "p99", "p99_9", "max", "histogram"}) {
+    EXPECT_TRUE(run["server_stats"]["window"]["stages_ns"]["service"].contains(key)) << key;
+  }
+}
+
+TEST(LoadgenAdmin, TheServersViewAgreesWithTheClients) {
+  const json run = run_with_admin(
+      {"--mode", "defer-to-thread", "--pool-size", "2", "--work", "sleep:5ms"}, "agrees");
+  const json& stats = run["server_stats"];
+  EXPECT_EQ(stats["mode"], "defer-to-thread");
+  EXPECT_EQ(stats["samples_failed"], 0);
+  const json& samples = stats["samples"];
+  // start + 6 intervals of 250 ms (warm-up, window, drain) + end, at least.
+  ASSERT_GE(samples.size(), 7u);
+  EXPECT_EQ(samples.front()["phase"], "start");
+  EXPECT_EQ(samples.back()["phase"], "end");
+  // 4 connections on 2 workers: while the load runs, both are busy and 2 requests wait.
+  int loaded = 0;
+  std::int64_t stage_total = 0;
+  for (std::size_t i = 1; i < samples.size(); ++i) {
+    const json& s = samples[i];
+    if (s["phase"] == "measure") {
+      ++loaded;
+      EXPECT_EQ(s["busy"], 2) << s.dump();
+      EXPECT_EQ(s["pool_size"], 2);
+      EXPECT_LE(s["queued"].get<int>(), 2);
+    }
+    stage_total += s["stages"]["service"]["count"].get<std::int64_t>();
+    for (const char* stage : {"dispatch", "queue_wait", "return_hop"}) {
+      EXPECT_EQ(s["stages"][stage]["count"], s["stages"]["service"]["count"]) << stage;
+    }
+  }
+  EXPECT_GE(loaded, 3);
+  // The per-sample differences add up to everything completed after the first sample.
+  EXPECT_EQ(stage_total, samples.back()["completed"].get<std::int64_t>() -
+                             samples.front()["completed"].get<std::int64_t>());
+  // The window: the server completed at least what the client measured, and its service
+  // stage is the 5 ms sleep (ns).
+  const json& window = stats["window"];
+  EXPECT_EQ(window["from_s"], 0.5);
+  EXPECT_GE(window["completed"].get<std::int64_t>(), run["completed"].get<std::int64_t>());
+  EXPECT_EQ(window["stages_ns"]["service"]["count"], window["completed"]);
+  EXPECT_GE(window["stages_ns"]["service"]["p50"].get<std::int64_t>(), 5'000'000);
+  EXPECT_LT(window["stages_ns"]["service"]["p50"].get<std::int64_t>(), 50'000'000);
+}
+
+TEST(LoadgenAdmin, AnUnreachableAdminEndpointFailsBeforeTheLoad) {
+  ServerProcess server({"--work", "none"});
+  EXPECT_EQ(run_loadgen({"run", "-q", "-t", "127.0.0.1:" + std::to_string(server.port()),
+                         "--duration", "1s", "--admin", "http://127.0.0.1:1"}),
+            2);
+  EXPECT_EQ(run_loadgen({"run", "-q", "-t", "127.0.0.1:" + std::to_string(server.port()),
+                         "--duration", "1s", "--admin", "not a url"}),
+            2);
+}
+
+}  // namespace
+}  // namespace poolbench::testing
