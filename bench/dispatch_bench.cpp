@@ -46,6 +46,25 @@ void BM_InlineDispatchTimed(benchmark::State& state) {
 }
 BENCHMARK(BM_InlineDispatchTimed);
 
+// Stage timing's whole per-request bookkeeping in isolation (pool modes, the worst case of a
+// line alone in its socket read): five clock reads and the four histogram records. Divided by
+// a round trip's time this is the overhead, without the scheduling noise of the round trips.
+void BM_StageTimingCost(benchmark::State& state) {
+  StageHistograms stages;
+  for (auto _ : state) {
+    StageTimes times;
+    times.parsed = StageClock::now();
+    times.handed = StageClock::now();
+    times.started = StageClock::now();
+    times.done = StageClock::now();
+    times.replied = StageClock::now();
+    stages.record(times);
+  }
+  benchmark::DoNotOptimize(stages.count());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_StageTimingCost);
+
 // Dispatches `in_flight` requests, then runs the reactor until all are answered.
 void round_trips(benchmark::State& state, Mode mode, bool timed = false) {
   const auto pool_size = static_cast<std::size_t>(state.range(0));
