@@ -2,7 +2,8 @@
 // its connections, timers, counters and histograms. The coordinator (run_load's thread) talks
 // to a worker only by posting a handler to its io_context and waiting on a future, and reads a
 // worker's members directly only after joining its thread. The only shared state is atomics:
-// the --requests budget and the workers' "drained"/"all closed" flags.
+// the --requests budget, the workers' "drained"/"all closed" flags, and the numbers each worker
+// publishes for the coordinator's in-system sampler (its count and its plan's next due time).
 #include "engine.hpp"
 
 #include <sys/resource.h>
@@ -50,6 +51,12 @@ double to_s(nanoseconds d) {
 
 Histogram make_histogram() {
   return Histogram(1, kHistogramHighestUs, 3);
+}
+
+// How often workers look for timed-out requests: a timeout is recorded at the timeout value
+// whenever it is found, so this only bounds how late the drain can end.
+nanoseconds sweep_period_for(const LoadSettings& settings) {
+  return std::clamp<nanoseconds>(settings.timeout / 20, milliseconds(5), milliseconds(100));
 }
 
 // Runs `fn` on `context`'s thread and returns its result to the calling thread.
@@ -123,9 +130,7 @@ class Worker final : public ConnectionHandler {
     if (settings.model() == LoadModel::kOpen) {
       plan_.emplace(settings.arrival, settings.rate, index, thread_count, settings.seed);
     }
-    const auto period =
-        std::clamp<nanoseconds>(settings.timeout / 20, milliseconds(5), milliseconds(100));
-    sweep_period_ = period;
+    sweep_period_ = sweep_period_for(settings);
     touched_.reserve(connections_.size());
   }
 
@@ -817,7 +822,9 @@ void RunResult::finalize() {
   const double departures_rps =
       window_s > 0 ? static_cast<double>(completed + timeouts) / window_s : 0;
   little_ratio = 0;
-  if (model == LoadModel::kClosed) {
+  if (settings.expected_interval.count() > 0) {
+    // The correction adds synthetic values: the histogram's mean is no longer the requests'.
+  } else if (model == LoadModel::kClosed) {
     const double in_flight = static_cast<double>(settings.connections) * settings.depth;
     little_ratio = departures_rps * (mean_response_s + to_s(settings.think_time)) / in_flight;
   } else if (mean_in_system > 0) {
@@ -1084,8 +1091,7 @@ RunResult run_load(const LoadSettings& requested, const RunHooks& hooks) {
 
   // Coordinate: interval boundaries, interruption, lost connections, the drain.
   IntervalSeries series(timeline, settings.interval, hooks);
-  const nanoseconds sweep_period =
-      std::clamp<nanoseconds>(settings.timeout / 20, milliseconds(5), milliseconds(100));
+  const nanoseconds sweep_period = sweep_period_for(settings);
   auto drain_deadline = [&](TimePoint window_end) {
     return window_end == TimePoint::max()
                ? TimePoint::max()
