@@ -292,7 +292,8 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
       parent.add_subcommand("sweep", "Run the same load against a grid of modes x pool sizes");
   sweep.app->description(
       "The main job. For each mode and pool size, starts a server from --server-cmd (run without\n"
-      "a shell; arguments that are exactly {port}, {mode}, {pool} or {work} are replaced), waits\n"
+      "a shell; arguments that are exactly {port}, {mode}, {pool}, {work} or {admin_port} are\n"
+      "replaced), waits\n"
       "until it accepts, runs the load (the same flags as 'loadgen run'), stops the server\n"
       "(SIGTERM, SIGKILL after --server-stop-grace) and records its exit status. For sleep work\n"
       "each point records the queueing model's prediction and measured/predicted ratios.\n\n"
@@ -328,6 +329,12 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
       ->add_option("--server-stop-grace", sweep.stop_grace,
                    "After SIGTERM, how long before SIGKILL")
       ->capture_default_str()
+      ->group(grid);
+  sweep.app
+      ->add_flag("--admin", sweep.settings.admin,
+                 "Give each server an admin port ({admin_port}; the default command passes "
+                 "--admin-port) and store its sampled /stats as \"server_stats\" per point "
+                 "(stage decomposition, queue depth)")
       ->group(grid);
   sweep.app
       ->add_flag("--no-calibrate", sweep.no_calibrate,

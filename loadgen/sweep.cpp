@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "admin_client.hpp"
 #include "process.hpp"
 #include "result.hpp"
 #include "work.hpp"
@@ -72,20 +73,41 @@ class PointRunner {
                   {"status", "ok"},     {"reason", nullptr},
                   {"file", nullptr},    {"result", nullptr}};
     const std::uint16_t port = pick_free_port();
+    const std::uint16_t admin_port = settings_.admin ? pick_free_port() : 0;
     const auto argv =
         substitute_placeholders(command_, {{"{port}", std::to_string(port)},
                                            {"{mode}", point.mode},
                                            {"{pool}", std::to_string(point.pool_size)},
-                                           {"{work}", settings_.work}});
+                                           {"{work}", settings_.work},
+                                           {"{admin_port}", std::to_string(admin_port)}});
     json server = server_record(point, settings_.work, argv, log_path);
     std::optional<ChildProcess> process;
     try {
       process.emplace(
           ChildProcess::spawn(argv, {.stdout_path = log_path, .stderr_path = log_path}));
       wait_until_accepting(*process, host_, port, settings_.server_start_timeout);
-      load.target = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
-                    std::to_string(port);
-      const RunResult result = run_load(load, hooks_);
+      const std::string bracketed = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
+      load.target = bracketed + ":" + std::to_string(port);
+      // With --admin: the server's view, sampled as `loadgen run --admin` does.
+      std::optional<AdminSampler> sampler;
+      RunHooks hooks = hooks_;
+      if (settings_.admin) {
+        sampler.emplace(parse_admin_url(bracketed + ":" + std::to_string(admin_port)));
+        sampler->sample(0, "start");
+        hooks.on_interval = [this, &sampler](const IntervalStats& interval) {
+          if (hooks_.on_interval) hooks_.on_interval(interval);
+          sampler->on_interval(interval);
+        };
+      }
+      const RunResult result = run_load(load, hooks);
+      json server_stats;
+      if (sampler) {
+        const double end_s = result.intervals.empty() ? 0.0
+                                                      : result.intervals.back().start_s +
+                                                            result.intervals.back().length_s;
+        sampler->sample(end_s, "end");
+        server_stats = sampler->finish();
+      }
       if (result.end == RunEnd::kInterrupted) {
         entry["status"] = "interrupted";
       } else if (result.end == RunEnd::kConnectionsLost) {
@@ -95,6 +117,7 @@ class PointRunner {
       record_exit(server, process->stop(settings_.server_stop_grace));
       json run = to_json(result);
       run["server"] = std::move(server);
+      if (!server_stats.is_null()) run["server_stats"] = std::move(server_stats);
       entry["result"] = std::move(run);
     } catch (const std::exception& failure) {
       entry["status"] = "failed";
@@ -251,8 +274,15 @@ SweepOutcome run_sweep(const SweepSettings& settings, const SweepHooks& hooks) {
     if (size < 1) throw std::invalid_argument("pool sizes must be at least 1");
   }
   WorkSpec::parse(settings.work);  // reject a bad --work before starting anything
-  const auto command = split_command(settings.server_command.empty() ? default_server_command()
-                                                                     : settings.server_command);
+  auto command = split_command(settings.server_command.empty() ? default_server_command()
+                                                               : settings.server_command);
+  if (settings.admin && std::find(command.begin(), command.end(), "{admin_port}") == command.end()) {
+    if (!settings.server_command.empty()) {
+      throw std::invalid_argument("--admin needs {admin_port} in --server-cmd (e.g. "
+                                  "--admin-port {admin_port})");
+    }
+    command.insert(command.end(), {"--admin-port", "{admin_port}"});
+  }
   settings.load.validate();
   const std::string host = parse_target(settings.load.target).host;
 
@@ -317,6 +347,7 @@ SweepOutcome run_sweep(const SweepSettings& settings, const SweepHooks& hooks) {
         {"server_command",
          settings.server_command.empty() ? default_server_command() : settings.server_command},
         {"work", settings.work},
+        {"admin", settings.admin},
         {"target_host", host}}},
       {"calibration", std::move(calibration)},
       {"complete", !outcome.interrupted},

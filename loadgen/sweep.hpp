@@ -37,7 +37,7 @@ struct SweepSettings {
   std::vector<std::string> modes{"inline", "call-in-thread", "defer-to-thread"};
   std::vector<int> pool_sizes{1, 2, 4, 8, 16, 32};
   // Split like a shell would split words (quotes group, no expansion), run without a shell.
-  // Arguments that are exactly {port}, {mode}, {pool} or {work} are replaced.
+  // Arguments that are exactly {port}, {mode}, {pool}, {work} or {admin_port} are replaced.
   std::string server_command;
   std::string work = "sleep:10ms";  // {work}, and the service time the model predicts with
   std::filesystem::path out_dir;
@@ -46,6 +46,10 @@ struct SweepSettings {
   // Fixed sleep work: before the grid, measure S_eff (median response time of one connection
   // against one worker) and predict with it.
   bool calibrate = true;
+  // Each server also gets an admin port ({admin_port}; the default command passes it as
+  // --admin-port) and the sweep samples its GET /stats every interval into the point's
+  // "server_stats", as `loadgen run --admin` does (results/README.md).
+  bool admin = false;
   std::vector<std::string> argv;  // the exact command line, for the record
 };
 

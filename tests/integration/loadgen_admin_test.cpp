@@ -176,5 +176,33 @@ TEST(LoadgenAdmin, AnUnreachableAdminEndpointFailsBeforeTheLoad) {
             2);
 }
 
+TEST(LoadgenAdmin, SweepAdminSamplesEveryPointsServer) {
+  const auto out = std::filesystem::temp_directory_path() /
+                   ("poolbench-sweep-admin-" + std::to_string(::getpid()));
+  EXPECT_EQ(run_loadgen({"sweep", "--admin", "--quiet", "--no-calibrate", "-c", "2", "--duration",
+                         "500ms", "--warmup", "250ms", "--interval", "250ms", "--modes",
+                         "call-in-thread", "--pool-sizes", "1,2", "--work", "sleep:2ms", "--out",
+                         out.string()}),
+            0);
+  for (const char* name : {"call-in-thread-pool1.json", "call-in-thread-pool2.json"}) {
+    std::ifstream in(out / name);
+    const json run = json::parse(in);
+    ASSERT_TRUE(run.contains("server_stats")) << name;
+    const json& stats = run["server_stats"];
+    EXPECT_EQ(stats["mode"], "call-in-thread");
+    EXPECT_EQ(stats["samples_failed"], 0);
+    EXPECT_EQ(stats["samples"].back()["pool_size"], run["server"]["pool_size"]) << name;
+    EXPECT_GE(stats["window"]["completed"].get<std::int64_t>(), run["completed"].get<std::int64_t>());
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(out, ignored);
+  // A custom server command must say where the admin port goes.
+  EXPECT_EQ(run_loadgen({"sweep", "--admin", "--quiet", "--server-cmd",
+                         std::string(POOLBENCH_SERVER_BIN) + " --port {port}", "--out",
+                         out.string()}),
+            2);
+  std::filesystem::remove_all(out, ignored);
+}
+
 }  // namespace
 }  // namespace poolbench::testing
