@@ -27,6 +27,21 @@ using json = nlohmann::json;
 
 constexpr int kExitUsage = 2;
 
+// Lists each subcommand by the first sentence of its description (the whole description is
+// the top of the subcommand's own --help, like a man page's DESCRIPTION).
+class ManPageFormatter : public CLI::Formatter {
+ public:
+  std::string make_subcommand(const CLI::App* sub) const override {
+    std::string summary = sub->get_description();
+    summary = summary.substr(0, summary.find('\n'));
+    const auto sentence_end = summary.find(". ");
+    if (sentence_end != std::string::npos) summary = summary.substr(0, sentence_end + 1);
+    std::stringstream out;
+    CLI::detail::format_help(out, sub->get_display_name(), summary, column_width_);
+    return out.str();
+  }
+};
+
 // The one piece of global state: a signal handler can only reach globals. Lock-free atomics
 // are async-signal-safe.
 std::atomic<bool> g_stop{false};
@@ -441,6 +456,7 @@ int main(int argc, char** argv) {
       "loadgen: a load generator for line-protocol servers that measures throughput "
       "and tail latency the way ../shared/METHODOLOGY.md says they must be measured.",
       "loadgen");
+  app.formatter(std::make_shared<ManPageFormatter>());  // before the subcommands: they copy it
   app.require_subcommand(1);
   app.footer("Run 'loadgen SUBCOMMAND --help' for a subcommand's flags.");
   RunCommand run;
