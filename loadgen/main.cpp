@@ -306,12 +306,13 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
   sweep.app =
       parent.add_subcommand("sweep", "Run the same load against a grid of modes x pool sizes");
   sweep.app->description(
-      "The main job. For each mode and pool size, starts a server from --server-cmd (run without\n"
-      "a shell; arguments that are exactly {port}, {mode}, {pool}, {work} or {admin_port} are\n"
-      "replaced), waits\n"
-      "until it accepts, runs the load (the same flags as 'loadgen run'), stops the server\n"
-      "(SIGTERM, SIGKILL after --server-stop-grace) and records its exit status. For sleep work\n"
-      "each point records the queueing model's prediction and measured/predicted ratios.\n\n"
+      "Runs one load against every point of a grid of modes x pool sizes (the main job).\n\n"
+      "For each point it starts a server from --server-cmd (run without a shell; arguments that\n"
+      "are exactly {port}, {mode}, {pool}, {work} or {admin_port} are replaced), waits until it\n"
+      "accepts, runs the load (the same flags as 'loadgen run'), stops the server (SIGTERM,\n"
+      "SIGKILL after --server-stop-grace) and records its exit status. For fixed sleep work a\n"
+      "calibration run first measures S_eff (one connection, one worker); every point then\n"
+      "records the queueing model's prediction and the measured/predicted ratios.\n\n"
       "Writes under --out: <mode>-pool<N>.json per point (poolbench.run/1 + server +\n"
       "model_prediction), <mode>-pool<N>.server.log, and sweep.json (poolbench.sweep/1) with\n"
       "every point. A point whose server fails is marked failed and the sweep goes on.");
@@ -454,7 +455,7 @@ int sweep_command(SweepCommand& sweep) {
 int main(int argc, char** argv) {
   CLI::App app(
       "loadgen: a load generator for line-protocol servers that measures throughput "
-      "and tail latency the way ../shared/METHODOLOGY.md says they must be measured.",
+      "and tail latency without coordinated omission (results/README.md says how).",
       "loadgen");
   app.formatter(std::make_shared<ManPageFormatter>());  // before the subcommands: they copy it
   app.require_subcommand(1);
