@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   std::string mode = "call-in-thread";
   std::string work = "sleep:1s";
   std::string drain_timeout = "10s";
+  std::string idle_timeout = "0s";
   bool lf = false;
 
   CLI::App app{
@@ -72,6 +73,21 @@ int main(int argc, char** argv) {
                "histograms served by /stats and /metrics")
       ->capture_default_str()
       ->group(admin_group);
+  app.add_option("--max-output", config.max_output,
+                 "bytes of replies buffered per connection before it stops reading that peer "
+                 "(resumes below half)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--idle-timeout", idle_timeout,
+                 "close a connection with no complete line, no reply written and nothing in "
+                 "flight for this long (0s: never)")
+      ->capture_default_str();
+  app.add_option("--max-connections", config.max_connections,
+                 "open connections at most; beyond: err:too many connections, close (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--max-open-files", config.max_open_files,
+                 "set the descriptor limit (RLIMIT_NOFILE) to this (0: raise it to the hard limit)")
+      ->capture_default_str();
   app.footer(
       "Shutdown: SIGINT or SIGTERM stops accepting and reading, answers every request in flight\n"
       "or queued, then exits 0 (a second signal closes at once).\n"
@@ -90,6 +106,8 @@ int main(int argc, char** argv) {
     config.delimiter = lf ? LineFramer::Delimiter::lf : LineFramer::Delimiter::crlf;
     config.drain_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(drain_timeout));
+    config.idle_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(idle_timeout));
   } catch (const std::exception& error) {
     std::fprintf(stderr, "reference_server: %s\n", error.what());
     return 2;

@@ -1,14 +1,19 @@
 #include "server.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <asio/signal_set.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <string_view>
 #include <system_error>
 
 #include "admin.hpp"
@@ -18,14 +23,23 @@
 
 namespace poolbench {
 
+namespace {
+constexpr std::string_view kRefusal = "err:too many connections\r\n";
+}  // namespace
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server& server, asio::ip::tcp::socket socket)
       : server_(server),
         socket_(std::move(socket)),
-        framer_(server.config_.max_line, server.config_.delimiter) {}
+        framer_(server.config_.max_line, server.config_.delimiter),
+        idle_timer_(server.reactor_.context()) {}
 
-  void start() { read(); }
+  void start() {
+    touch();
+    arm_idle_timer();
+    read();
+  }
 
   // Stop taking requests; close once everything dispatched is answered and written.
   void stop_reading() {
@@ -38,6 +52,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
+    idle_timer_.cancel();
     server_.on_connection_closed(shared_from_this());
   }
 
@@ -66,11 +81,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
       send("err:line too long");
       return stop_reading();
     }
-    if (reading_) read();
+    if (!reading_) return;
+    if (buffered_output() >= server_.config_.max_output) {
+      // The peer is not taking its replies: stop reading it (flush() resumes).
+      read_paused_ = true;
+      ++server_.stats_.reads_paused;
+      return;
+    }
+    read();
   }
 
   void dispatch(std::string_view line, StageClock::time_point read_at) {
     if (!reading_) return;  // an earlier line of this read made us stop
+    touch();
     ++in_flight_;
     server_.on_request_dispatched();
     server_.dispatcher_.dispatch(std::string(line),
@@ -99,22 +122,63 @@ class Connection : public std::enable_shared_from_this<Connection> {
                         self->writing_ = false;
                         self->in_transit_.clear();
                         if (error) return self->close();
+                        self->touch();
+                        self->resume_reading_if_drained();
                         self->flush();
                       });
+  }
+
+  std::size_t buffered_output() const { return outbox_.size() + in_transit_.size(); }
+
+  void resume_reading_if_drained() {
+    if (!read_paused_ || !reading_ || buffered_output() > server_.config_.max_output / 2) return;
+    read_paused_ = false;
+    read();
+  }
+
+  // The idle clock restarts on a complete line and on a written reply, not on bytes alone: a
+  // slowloris peer dribbling one endless line never finishes one.
+  void touch() {
+    if (server_.config_.idle_timeout.count() > 0) last_activity_ = Clock::now();
+  }
+
+  void arm_idle_timer() {
+    if (server_.config_.idle_timeout.count() <= 0) return;
+    idle_timer_.expires_at(last_activity_ + server_.config_.idle_timeout);
+    idle_timer_.async_wait([weak = weak_from_this()](std::error_code error) {
+      if (error) return;
+      if (auto self = weak.lock()) self->on_idle_timer();
+    });
+  }
+
+  void on_idle_timer() {
+    if (!socket_.is_open()) return;
+    const auto now = Clock::now();
+    if (in_flight_ > 0) last_activity_ = now;  // we owe it a reply: it is waiting, not idle
+    if (now - last_activity_ < server_.config_.idle_timeout) return arm_idle_timer();
+    ++server_.stats_.idle_closed;
+    if (writing_) return close();  // it does not even take what we wrote
+    send("err:idle timeout");
+    stop_reading();
   }
 
   void close_if_done() {
     if (!reading_ && in_flight_ == 0 && !writing_ && outbox_.empty()) close();
   }
 
+  using Clock = std::chrono::steady_clock;
+
   Server& server_;
   asio::ip::tcp::socket socket_;
   LineFramer framer_;
+  asio::steady_timer idle_timer_;
+  Clock::time_point last_activity_;  // the last complete line or written reply
   std::array<char, 64 * 1024> read_buffer_;  // Twisted reads 64 KiB at a time too
   std::string outbox_;                       // replies not yet handed to the socket
   std::string in_transit_;                   // the replies async_write is sending
   std::size_t in_flight_ = 0;                // requests dispatched and not yet answered
   bool reading_ = true;
+  bool read_paused_ = false;  // at --max-output: no read pending until the peer drains
   bool writing_ = false;
 };
 
@@ -132,9 +196,13 @@ Server::Server(Reactor& reactor, Dispatcher& dispatcher, const ServerConfig& con
   // Twisted listens with a backlog of 50; a load generator opening thousands of connections
   // at once needs the system's maximum.
   acceptor_.listen(asio::socket_base::max_listen_connections);
+  acceptor_.native_non_blocking(true);  // refuse_waiting_connections() must not block
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  if (reserve_fd_ >= 0) ::close(reserve_fd_);
+}
 
 void Server::start() {
   accept();
@@ -144,9 +212,20 @@ void Server::accept() {
   acceptor_.async_accept([this](std::error_code error, asio::ip::tcp::socket socket) {
     if (error == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (error) {
+      const bool out_of_descriptors =
+          error == asio::error::no_descriptors || error.value() == ENFILE;
+      if (out_of_descriptors && reserve_fd_ >= 0) {
+        refuse_waiting_connections();
+        // At the limit accept() fails with EMFILE even when nobody waits (Linux takes the
+        // descriptor first), so retrying now would spin: wait until someone connects.
+        acceptor_.async_wait(asio::socket_base::wait_read, [this](std::error_code e) {
+          if (!e && acceptor_.is_open()) accept();
+        });
+        return;
+      }
       // Out of descriptors or memory: accepting again at once would spin; wait and retry.
-      if (error == asio::error::no_descriptors || error == asio::error::no_buffer_space ||
-          error == asio::error::no_memory || error.value() == ENFILE) {
+      if (out_of_descriptors || error == asio::error::no_buffer_space ||
+          error == asio::error::no_memory) {
         std::fprintf(stderr, "reference_server: accept failed (%s); retrying in 100 ms\n",
                      error.message().c_str());
         accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
@@ -157,6 +236,10 @@ void Server::accept() {
       }
       return accept();  // e.g. the peer reset before we accepted: not our problem
     }
+    if (config_.max_connections > 0 && connections_.size() >= config_.max_connections) {
+      refuse(socket.release());
+      return accept();
+    }
     std::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     ++stats_.accepted;
@@ -166,6 +249,37 @@ void Server::accept() {
     connection->start();
     accept();
   });
+}
+
+// Tells a connection we will not serve why, without blocking, and closes it. What it sent
+// already is read first: closing with unread data would send a RST, which may overtake the
+// refusal.
+void Server::refuse(int fd) {
+  ++stats_.refused;
+  [[maybe_unused]] const ssize_t sent =
+      ::send(fd, kRefusal.data(), kRefusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  std::array<char, 4096> discard;
+  while (::recv(fd, discard.data(), discard.size(), MSG_DONTWAIT) > 0) {
+  }
+  ::close(fd);
+}
+
+// Out of descriptors: the waiting connections cannot be accepted, and the listening socket
+// stays readable, so a plain retry spins. Release the reserve descriptor, accept and refuse
+// every waiting connection with it, then take the reserve back.
+void Server::refuse_waiting_connections() {
+  ::close(reserve_fd_);
+  for (int fd; (fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0;)
+    refuse(fd);
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_report_ >= std::chrono::seconds(1)) {  // a flood must not flood stderr
+    last_refusal_report_ = now;
+    std::fprintf(stderr,
+                 "reference_server: out of file descriptors: refusing new connections "
+                 "(%llu refused so far)\n",
+                 static_cast<unsigned long long>(stats_.refused));
+  }
 }
 
 void Server::on_request_answered(bool ok) {
@@ -216,12 +330,15 @@ void Server::finish_shutdown_if_done() {
 
 namespace {
 
-void raise_open_file_limit() {
+// Raises the descriptor limit to the hard limit, or sets it to `wanted` (--max-open-files).
+void set_open_file_limit(std::size_t wanted) {
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t target = wanted == 0 ? limit.rlim_max : std::min<rlim_t>(wanted, limit.rlim_max);
+  if (limit.rlim_cur == target) return;
+  limit.rlim_cur = target;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+    throw std::system_error(errno, std::generic_category(), "setrlimit(RLIMIT_NOFILE)");
 }
 
 void write_port_file(const std::filesystem::path& path, std::uint16_t port) {
@@ -238,7 +355,7 @@ void write_port_file(const std::filesystem::path& path, std::uint16_t port) {
 }  // namespace
 
 int run_server(const ServerConfig& config) {
-  raise_open_file_limit();
+  set_open_file_limit(config.max_open_files);
   const Work work(config.work, config.fail_rate);
   const auto started = StageClock::now();
   Reactor reactor;

@@ -12,6 +12,17 @@
 // request it dispatched has been answered and every reply written. A write error closes it at
 // once.
 //
+// Bounds (Twisted's producer/consumer): once a connection has --max-output bytes of replies
+// not yet taken by its peer, it stops reading that peer (TCP back-pressure does the rest) and
+// reads again when they drain below half of that. A peer that never reads therefore costs at
+// most max_output + the replies to one read (64 KiB of input) + its requests in flight.
+// --idle-timeout closes a connection on which no complete line arrived and no reply was
+// written for that long while none of its requests was in flight (idle holders, slowloris).
+// --max-connections: a connection beyond it is told "err:too many connections" and closed.
+// Out of descriptors (EMFILE) on accept: one descriptor kept in reserve is released to accept
+// and close the waiting connections (as libuv does), so they are refused, not left hanging,
+// and the acceptor does not spin.
+//
 // Shutdown (SIGINT/SIGTERM): stop accepting and reading, answer everything in flight and in the
 // backlog, then exit 0; after --drain-timeout, close what is left. (Twisted runs the backlog
 // too, but drops every reply.) A second signal closes everything at once.
@@ -53,6 +64,10 @@ struct ServerConfig {
   std::string admin_bind_address = "127.0.0.1";
   std::filesystem::path admin_port_file;
   bool stage_timing = true;  // per-request stage histograms (stage_timing.hpp)
+  std::size_t max_output = std::size_t{1} << 20;  // bytes of replies buffered per connection
+  std::chrono::milliseconds idle_timeout{0};         // 0: connections never time out
+  std::size_t max_connections = 0;                   // 0: no limit
+  std::size_t max_open_files = 0;  // RLIMIT_NOFILE to set; 0: raise it to the hard limit
 };
 
 class Connection;
@@ -67,6 +82,9 @@ class Server {
     std::uint64_t replies_ok = 0;
     std::uint64_t replies_error = 0;
     std::uint64_t lines_too_long = 0;
+    std::uint64_t refused = 0;        // over --max-connections or out of descriptors
+    std::uint64_t idle_closed = 0;    // closed by --idle-timeout
+    std::uint64_t reads_paused = 0;   // times a connection stopped reading at --max-output
   };
 
   // Binds and listens at once (so port() is known); throws std::system_error on failure.
@@ -85,6 +103,8 @@ class Server {
  private:
   friend class Connection;
   void accept();
+  void refuse(int fd);
+  void refuse_waiting_connections();
   void on_request_dispatched() { ++stats_.requests, ++stats_.in_flight; }
   void on_request_answered(bool ok);
   void on_connection_closed(const std::shared_ptr<Connection>& connection);
@@ -96,6 +116,8 @@ class Server {
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_timer_;
   asio::steady_timer drain_timer_;
+  int reserve_fd_ = -1;  // released on EMFILE to refuse waiting connections
+  std::chrono::steady_clock::time_point last_refusal_report_{};
   std::unordered_set<std::shared_ptr<Connection>> connections_;
   std::function<void(bool)> on_drained_;
   bool shutting_down_ = false;

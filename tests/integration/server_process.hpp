@@ -121,6 +121,7 @@ class LineClient {
     return false;
   }
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+  int fd() const { return fd_; }  // for socket options a test needs (SO_LINGER, SO_SNDTIMEO)
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;

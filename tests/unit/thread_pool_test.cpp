@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace poolbench {
@@ -252,6 +254,53 @@ TEST(ThreadPool, SizeZeroKeepsEverythingInTheBacklogUntilGrown) {
   EXPECT_EQ(pool.stats().queued, 3u);
   pool.resize(2);
   ASSERT_TRUE(eventually([&] { return ran == 3; }));
+}
+
+// Four producers keep the pool saturated while another thread resizes it between 0 and 8 as
+// fast as it can: every task runs exactly once, the thread count never exceeds the largest max
+// asked for, and the pool ends at the last size asked with everything done.
+TEST(ThreadPool, ResizingWhileSaturatedLosesAndDuplicatesNothing) {
+  constexpr int kProducers = 4, kTasksEach = 5000;
+  ThreadPool pool(4);
+  std::vector<std::atomic<int>> runs(kProducers * kTasksEach);
+  std::atomic<bool> producing{true};
+  std::atomic<std::size_t> most_threads{0};
+  std::thread resizer([&] {
+    std::size_t size = 0;
+    while (producing) {
+      pool.resize(size);
+      size = (size * 5 + 3) % 9;  // 0..8 in a scrambled order
+      std::size_t seen = pool.stats().threads;
+      for (std::size_t prior = most_threads; seen > prior;)
+        if (most_threads.compare_exchange_weak(prior, seen)) break;
+      std::this_thread::yield();
+    }
+    pool.resize(3);
+  });
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      for (int i = 0; i < kTasksEach; ++i) {
+        const int id = p * kTasksEach + i;
+        ASSERT_TRUE(pool.submit([&runs, id] {
+          runs[id].fetch_add(1);
+          if (id % 64 == 0) std::this_thread::sleep_for(50us);  // keep a backlog
+        }));
+      }
+    });
+  }
+  for (auto& producer : producers)
+    producer.join();
+  producing = false;
+  resizer.join();
+  ASSERT_TRUE(eventually([&] { return pool.stats().completed == runs.size(); }));
+  for (std::size_t id = 0; id < runs.size(); ++id)
+    ASSERT_EQ(runs[id].load(), 1) << "task " << id;
+  EXPECT_LE(most_threads.load(), 8u);
+  EXPECT_EQ(pool.stats().max_threads, 3u);
+  EXPECT_EQ(pool.stats().queued, 0u);
+  EXPECT_TRUE(eventually([&] { return pool.stats().threads <= 3; }))
+      << pool.stats().threads << " threads";
 }
 
 }  // namespace
