@@ -82,7 +82,9 @@ void add_load_options(CLI::App& app, LoadSettings& s) {
   add_duration(app, "--timeout", s.timeout,
                "Per request, from its intended send time; a timeout is recorded at this value")
       ->group(timing_group);
-  add_duration(app, "--connect-timeout", s.connect_timeout, "Time allowed to open all connections")
+  add_duration(app, "--connect-timeout", s.connect_timeout,
+               "Time allowed to open all connections (refused ones are retried meanwhile: the "
+               "server may still be starting)")
       ->group(timing_group);
   add_duration(app, "--interval", s.interval,
                "Length of the per-interval series and of the status line's period")

@@ -546,8 +546,18 @@ class Worker final : public ConnectionHandler {
 
   // Sends every due request on a free connection, round robin; times out or fails those that
   // cannot be sent. Stops when no connection has a free slot.
+  //
+  // A plan far behind (an impossible --rate) has more overdue requests than the machine can even
+  // count: after kMaxDuePerPass of them it yields, so replies, sweeps and the stop still run on
+  // this thread, and resumes from a posted call.
+  static constexpr int kMaxDuePerPass = 4096;
+
   void dispatch_due(TimePoint now) {
-    while (next_intended_ <= now) {
+    for (int n = 0; next_intended_ <= now; ++n) {
+      if (n == kMaxDuePerPass) {
+        resume_later();
+        break;
+      }
       const TimePoint intended = next_intended_;
       if (now - intended >= settings_.timeout) {
         const bool measured = is_measured(intended);
@@ -576,6 +586,19 @@ class Worker final : public ConnectionHandler {
       advance_plan();
     }
     check_drained(now);
+  }
+
+  void resume_later() {
+    if (resume_posted_) return;
+    resume_posted_ = true;
+    asio::post(context_, [this] {
+      resume_posted_ = false;
+      if (stop_sending_) return;
+      const TimePoint now = Clock::now();
+      dispatch_due(now);
+      flush_touched();
+      arm_schedule(now);
+    });
   }
 
   void advance_plan() {
@@ -660,6 +683,7 @@ class Worker final : public ConnectionHandler {
   TimePoint window_start_{TimePoint::max()};
   TimePoint window_end_{TimePoint::max()};
   bool started_ = false;
+  bool resume_posted_ = false;  // dispatch_due yielded: a call to resume it is queued
   bool schedule_armed_ = false;
   bool stop_sending_ = false;
   bool finished_ = false;
@@ -747,6 +771,8 @@ void LoadSettings::validate() const {
   if (depth < 1) fail("--depth must be at least 1");
   if (threads < 0) fail("--threads must be at least 1 (or 0 for the default)");
   if (rate < 0 || !std::isfinite(rate)) fail("--rate must be a positive number of requests/s");
+  // Intended times are in nanoseconds: a faster schedule would not advance.
+  if (rate > 1e9) fail("--rate must be at most 1e9 requests/s (one per nanosecond)");
   if (duration.count() < 0) fail("--duration must be positive");
   if (duration.count() == 0 && requests == 0) fail("give --duration or --requests");
   if (warmup.count() < 0) fail("--warmup must not be negative");
@@ -1015,6 +1041,23 @@ class IntervalSeries {
   std::vector<IntervalStats> series_;
 };
 
+// A server still starting refuses connections: retry one probe connection until it is accepted,
+// fails otherwise, or `deadline` passes. The real connects then report whatever is left.
+void wait_while_refused(const asio::ip::tcp::endpoint& endpoint, Clock::time_point deadline) {
+  asio::io_context context;
+  for (;;) {
+    const auto now = Clock::now();
+    if (now >= deadline) return;
+    std::optional<std::error_code> outcome;
+    asio::ip::tcp::socket probe(context);
+    probe.async_connect(endpoint, [&outcome](std::error_code error) { outcome = error; });
+    context.restart();
+    context.run_for(deadline - now);
+    if (!outcome || *outcome != asio::error::connection_refused) return;
+    std::this_thread::sleep_for(std::min<Clock::duration>(milliseconds(50), deadline - Clock::now()));
+  }
+}
+
 }  // namespace
 
 RunResult run_load(const LoadSettings& requested, const RunHooks& hooks) {
@@ -1025,6 +1068,8 @@ RunResult run_load(const LoadSettings& requested, const RunHooks& hooks) {
   settings.threads = std::min(settings.threads, settings.connections);
   raise_fd_limit(settings.connections);
   const asio::ip::tcp::endpoint endpoint = resolve(parse_target(settings.target));
+  const auto connect_deadline = Clock::now() + settings.connect_timeout;
+  wait_while_refused(endpoint, connect_deadline);
 
   SharedState shared;
   if (settings.model() == LoadModel::kClosed && settings.requests > 0) {
@@ -1044,7 +1089,8 @@ RunResult run_load(const LoadSettings& requested, const RunHooks& hooks) {
   // Connect everything (each worker its own connections, concurrently).
   std::vector<std::future<ConnectReport>> connects;
   for (auto& worker : set.workers)
-    connects.push_back(worker->connect(endpoint, settings.connect_timeout));
+    connects.push_back(worker->connect(
+        endpoint, std::max<nanoseconds>(connect_deadline - Clock::now(), milliseconds(100))));
   ConnectReport total;
   for (auto& future : connects) {
     const ConnectReport report = future.get();

@@ -1,0 +1,255 @@
+// The loadgen binary under faults loadgen_test.cpp does not cover: a server slow to start, a
+// server dying mid-sweep, a server that answers garbage and ends on a partial line, a full disk,
+// and absurd flags. Each must end in bounded time with a clear message and an honest result.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "process.hpp"
+#include "server_process.hpp"
+
+namespace poolbench {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+class LoadgenFaults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("poolbench-loadgen-faults-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  ChildProcess start(std::vector<std::string> args) {
+    args.insert(args.begin(), POOLBENCH_LOADGEN_BIN);
+    return ChildProcess::spawn(args,
+                               {.stdout_path = dir_ / "stdout", .stderr_path = dir_ / "stderr"});
+  }
+  // Waits (bounded) for a loadgen started with start() and returns its exit code.
+  int finish(ChildProcess& child, std::chrono::milliseconds limit) {
+    const auto status = child.wait_for(limit);
+    if (!status) {
+      ADD_FAILURE() << "loadgen did not finish within " << limit.count() << " ms";
+      return exit_code_of(child.stop(1s));
+    }
+    return exit_code_of(*status);
+  }
+  int run(std::vector<std::string> args, std::chrono::milliseconds limit = 30s) {
+    ChildProcess child = start(std::move(args));
+    return finish(child, limit);
+  }
+  std::string text(const std::string& name) const {
+    std::ifstream in(dir_ / name);
+    return {std::istreambuf_iterator<char>(in), {}};
+  }
+  json document(const std::string& name) const {
+    std::ifstream in(dir_ / name);
+    return json::parse(in);
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir_))
+      names.push_back(entry.path().filename().string());
+    return names;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(LoadgenFaults, AServerSlowToStartIsWaitedForWithinTheConnectTimeout) {
+  const std::uint16_t port = pick_free_port();
+  ChildProcess loadgen = start({"run", "--target", "127.0.0.1:" + std::to_string(port),
+                                "--connect-timeout", "10s", "--duration", "500ms", "--warmup",
+                                "100ms", "--json", path("r.json"), "--quiet"});
+  std::this_thread::sleep_for(1s);  // loadgen is being refused meanwhile
+  ChildProcess late = ChildProcess::spawn(
+      {POOLBENCH_SERVER_BIN, "--port", std::to_string(port), "--work", "none"},
+      {.stdout_path = dir_ / "server.out", .stderr_path = dir_ / "server.err"});
+  EXPECT_EQ(finish(loadgen, 20s), 0) << text("stderr");
+  const json r = document("r.json");
+  EXPECT_EQ(r["end"], "complete");
+  EXPECT_GT(r["completed"].get<int>(), 0);
+}
+
+TEST_F(LoadgenFaults, AServerDyingMidSweepFailsThatPointAndTheSweepGoesOn) {
+  // The server command: a real server, except that the inline point's dies (SIGKILL) half a
+  // second into its load. The next point starts a fresh server.
+  const std::string script = path("flaky-server.sh");
+  {
+    std::ofstream out(script);
+    out << "#!/bin/sh\n"
+        << "# $1 port, $2 mode\n"
+        << "if [ \"$2\" = inline ]; then\n"
+        << "  \"" << POOLBENCH_SERVER_BIN << "\" --port \"$1\" --mode \"$2\" --work none &\n"
+        << "  sleep 0.7; kill -KILL $!; wait; exit 137\n"
+        << "fi\n"
+        << "exec \"" << POOLBENCH_SERVER_BIN << "\" --port \"$1\" --mode \"$2\" --work none\n";
+  }
+  fs::permissions(script, fs::perms::owner_all);
+  const int code = run({"sweep", "--server-cmd", script + " {port} {mode}", "--modes",
+                        "inline,call-in-thread", "--pool-sizes", "2", "--duration", "1s",
+                        "--warmup", "100ms", "--timeout", "1s", "--out", path("out"), "--quiet"},
+                       60s);
+  EXPECT_EQ(code, 1) << text("stderr");
+  const json sweep = document("out/sweep.json");
+  ASSERT_EQ(sweep["points"].size(), 2u);
+  EXPECT_EQ(sweep["points"][0]["mode"], "inline");
+  EXPECT_NE(sweep["points"][0]["status"], "ok") << sweep["points"][0].dump();
+  EXPECT_EQ(sweep["points"][1]["status"], "ok") << sweep["points"][1].dump();
+  EXPECT_GT(sweep["points"][1]["result"]["completed"].get<int>(), 0);
+}
+
+// A raw server that answers every batch with garbage (NUL and non-UTF-8 bytes, lines that are
+// not replies, a reply to an id never sent, a real reply echoed twice), then ends on half a line
+// and closes.
+class GarbageServer {
+ public:
+  GarbageServer() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::listen(listener_, 16) != 0) {
+      throw std::runtime_error("GarbageServer: cannot listen");
+    }
+    socklen_t length = sizeof address;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~GarbageServer() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  // Connections one after the other (loadgen's probe of a refused target comes first).
+  void serve() {
+    for (int fd; (fd = ::accept(listener_, nullptr, nullptr)) >= 0;)
+      serve(fd);
+  }
+
+  void serve(int fd) {
+    char buffer[65536];
+    for (int batch = 0; batch < 50; ++batch) {
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      const std::string input(buffer, static_cast<std::size_t>(n));
+      const std::string first = input.substr(0, input.find("\r\n"));
+      std::string out = std::string("\0\xff\xfe garbage\r\n", 13) + "ack:99999999999 never sent\r\n" +
+                        "ack:" + first + "\r\n" + "ack:" + first + "\r\n" + "\r\n" +
+                        std::string(3000, '\x80') + "\r\n";
+      ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+    const std::string half = "ack:0000000";  // no "\r\n": a partial line at EOF
+    ::send(fd, half.data(), half.size(), MSG_NOSIGNAL);
+    ::close(fd);
+  }
+
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(LoadgenFaults, GarbageRepliesAndAPartialLineAtEofAreCountedAndTheRunEnds) {
+  GarbageServer server;
+  const int code = run({"run", "--target", server.target(), "-c", "1", "--depth", "4",
+                        "--duration", "5s", "--warmup", "0s", "--timeout", "1s", "--json",
+                        path("r.json"), "--quiet"},
+                       30s);
+  EXPECT_EQ(code, 1) << text("stderr");  // the server went away mid-run
+  const json r = document("r.json");
+  EXPECT_EQ(r["end"], "connections_lost");
+  EXPECT_TRUE(r["accounting_ok"].get<bool>()) << r.dump();
+  EXPECT_FALSE(r["valid"].get<bool>());
+  EXPECT_GT(r["errors"]["stray"].get<int>(), 0) << r["errors"].dump();
+  EXPECT_GT(r["errors"]["by_kind"]["unknown_id"].get<int>(), 0) << r["errors"].dump();
+}
+
+TEST_F(LoadgenFaults, AFullDiskIsAClearErrorAndLeavesNoPartialFile) {
+  testing::ServerProcess server({"--mode", "call-in-thread", "--work", "none"});
+  // RLIMIT_FSIZE of 1 KiB stands in for a full disk: writes beyond it fail (EFBIG), like ENOSPC.
+  // SIGXFSZ is ignored (the disposition survives exec) so the write fails instead of killing.
+  std::vector<std::string> argv = {
+      "/bin/bash", "-c", "trap '' XFSZ; ulimit -f 1; exec \"$@\"", "bash", POOLBENCH_LOADGEN_BIN,
+      "run", "--target", "127.0.0.1:" + std::to_string(server.port()), "--duration", "300ms",
+      "--warmup", "0s", "--json", path("r.json"), "--quiet"};
+  ChildProcess loadgen = ChildProcess::spawn(
+      argv, {.stdout_path = dir_ / "stdout", .stderr_path = dir_ / "stderr"});
+  EXPECT_EQ(finish(loadgen, 20s), 1) << text("stderr");
+  const std::string err = text("stderr");
+  EXPECT_NE(err.find("cannot write " + path("r.json")), std::string::npos) << err;
+  EXPECT_NE(err.find("too large"), std::string::npos) << err;  // strerror(EFBIG)
+  auto names = files();
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"stderr", "stdout"})) << "a partial file remains";
+}
+
+TEST_F(LoadgenFaults, AbsurdFlagsAreRefusedAndAnImpossibleRateEndsReportedInvalid) {
+  const std::uint16_t nowhere = pick_free_port();
+  const std::string target = "127.0.0.1:" + std::to_string(nowhere);
+  for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
+           {"--duration", "0s"},
+           {"--duration", "-1s"},
+           {"--duration", "1e30s"},
+           {"--warmup", "-5s"},
+           {"--timeout", "0s"},
+           {"--rate", "0"},
+           {"--rate", "-5"},
+           {"--rate", "1e12"},
+           {"--rate", "inf"},
+           {"--connections", "-1"},
+           {"--interval", "0s"}}) {
+    std::vector<std::string> args{"run", "--target", target};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const auto start = Clock::now();
+    EXPECT_EQ(run(args, 10s), 2) << flags[0] << " " << flags[1];
+    EXPECT_LT(Clock::now() - start, 5s) << flags[0] << " " << flags[1];
+    EXPECT_NE(text("stderr").find(flags[0]), std::string::npos)
+        << flags[0] << " " << flags[1] << ": " << text("stderr");
+  }
+
+  // Far more than any machine can send: it runs its window, drains within the timeout, and says
+  // the rate was not achieved (instead of spinning on its schedule and buffering it all).
+  testing::ServerProcess server({"--mode", "call-in-thread", "--work", "none"});
+  const auto start = Clock::now();
+  EXPECT_EQ(run({"run", "--target", "127.0.0.1:" + std::to_string(server.port()), "--rate", "1e8",
+                 "-c", "4", "--duration", "1s", "--warmup", "0s", "--timeout", "1s", "--json",
+                 path("r.json"), "--quiet"},
+                30s),
+            0)
+      << text("stderr");
+  EXPECT_LT(Clock::now() - start, 15s);
+  const json r = document("r.json");
+  EXPECT_FALSE(r["valid"].get<bool>());
+  EXPECT_TRUE(r["accounting_ok"].get<bool>());
+  const auto& reasons = r["reasons"];
+  EXPECT_NE(std::find(reasons.begin(), reasons.end(), "rate_not_achieved"), reasons.end())
+      << reasons.dump();
+}
+
+}  // namespace
+}  // namespace poolbench
