@@ -102,6 +102,18 @@ TEST(LineFramer, LfStreamGetsClosedOnceTheBufferReachesTheLimit) {
   EXPECT_EQ(feed(framer, "cc").status, LineFramer::Status::line_too_long);
 }
 
+// Found by fuzz_line_framer: in lf mode a max-length line whose "\r\n" arrives split was
+// refused as too long, though the same bytes in one read were accepted.
+TEST(LineFramer, LfModeAMaxLengthLineWithItsCrLfSplitBetweenReadsIsAccepted) {
+  LineFramer framer(5, LineFramer::Delimiter::lf);
+  std::vector<std::string> lines;
+  auto collect = [&](std::string_view line) { lines.emplace_back(line); };
+  EXPECT_EQ(framer.feed("abcde\r", collect), LineFramer::Status::ok);
+  EXPECT_EQ(framer.feed("\n", collect), LineFramer::Status::ok);
+  EXPECT_EQ(lines, std::vector<std::string>{"abcde"});
+  EXPECT_EQ(framer.feed("abcdef", collect), LineFramer::Status::line_too_long);
+}
+
 TEST(LineFramer, BinaryBytesPassThrough) {
   LineFramer framer;
   const std::string line("a\0b\xff\xfe", 5);
