@@ -378,6 +378,11 @@ TEST_P(EveryMode, SigtermWithAShortDrainTimeoutClosesWhatIsLeftAndAnswersNothing
 }
 
 TEST(Faults, OutOfDescriptorsOnAcceptRefusesNewcomersWithoutSpinning) {
+  if (kSanitized) {
+    // The sanitizer runtimes need descriptors too (UBSan's memory probe opens a pipe): at the
+    // limit they report false errors ("invalid vptr", memory cannot be printed).
+    GTEST_SKIP() << "a server at its descriptor limit starves the sanitizer runtime";
+  }
   ServerProcess server({"--mode", "call-in-thread", "--work", "none", "--max-open-files", "64"});
   const pid_t pid = server.process().pid();
   // Fill the descriptor table with connections the server serves.
