@@ -78,7 +78,8 @@ void round_trips(benchmark::State& state, Mode mode, bool timed = false) {
     // As the server does: one clock read per socket read, shared by the lines it brought.
     const auto read_at = timed ? StageClock::now() : StageClock::time_point{};
     for (std::size_t i = 0; i < in_flight; ++i) {
-      dispatcher.dispatch("0123456789abcdef", [&](std::string) { ++answered; }, read_at);
+      dispatcher.dispatch(
+          "0123456789abcdef", [&](std::string) { ++answered; }, read_at);
     }
     while (answered < in_flight)
       reactor.context().run_one();

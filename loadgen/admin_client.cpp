@@ -70,7 +70,8 @@ void wait_ready(int fd, short events, Clock::time_point deadline, const AdminUrl
     pollfd p{fd, events, 0};
     const int n = ::poll(&p, 1, static_cast<int>(left));
     if (n > 0) return;
-    if (n < 0 && errno != EINTR) throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+    if (n < 0 && errno != EINTR)
+      throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
   }
 }
 
@@ -87,7 +88,8 @@ HttpReply parse_reply(const std::string& raw, const AdminUrl& url) {
 }
 
 Histogram decode_stage(const json& stats, const char* stage) {
-  return Histogram::decode_v2_base64(stats.at("stages_ns").at(stage).at("histogram").get<std::string>());
+  return Histogram::decode_v2_base64(
+      stats.at("stages_ns").at(stage).at("histogram").get<std::string>());
 }
 
 bool has_stages(const json& stats) {
@@ -115,8 +117,8 @@ json sample_record(double t_s, const std::string& phase, const json& stats, cons
                  {"completed_rps", 0.0},
                  {"stages", json::object()}};
   if (previous != nullptr && t_s > previous_t_s) {
-    const double delta = requests.value("completed", 0.0) -
-                         previous->at("requests").value("completed", 0.0);
+    const double delta =
+        requests.value("completed", 0.0) - previous->at("requests").value("completed", 0.0);
     record["completed_rps"] = delta / (t_s - previous_t_s);
   }
   if (has_stages(stats)) {
@@ -142,7 +144,8 @@ AdminUrl parse_admin_url(std::string_view text) {
   if (rest.rfind("https://", 0) == 0) {
     throw std::invalid_argument("--admin: https is not supported: " + std::string(text));
   }
-  while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  while (!rest.empty() && rest.back() == '/')
+    rest.remove_suffix(1);
   if (rest.find('/') != std::string_view::npos) {
     throw std::invalid_argument("--admin takes http://HOST:PORT without a path: " +
                                 std::string(text));
@@ -168,7 +171,8 @@ HttpReply http_request(const AdminUrl& url, std::string_view method, std::string
     wait_ready(socket.fd(), POLLOUT, deadline, url);
     const ssize_t n = ::send(socket.fd(), unsent.data(), unsent.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw std::runtime_error("cannot send to " + url.text + ": " + std::strerror(errno));
+    if (n <= 0)
+      throw std::runtime_error("cannot send to " + url.text + ": " + std::strerror(errno));
     unsent.remove_prefix(static_cast<std::size_t>(n));
   }
   std::string raw;
@@ -177,7 +181,8 @@ HttpReply http_request(const AdminUrl& url, std::string_view method, std::string
     wait_ready(socket.fd(), POLLIN, deadline, url);
     const ssize_t n = ::recv(socket.fd(), chunk.data(), chunk.size(), 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw std::runtime_error("cannot read from " + url.text + ": " + std::strerror(errno));
+    if (n < 0)
+      throw std::runtime_error("cannot read from " + url.text + ": " + std::strerror(errno));
     if (n == 0) break;
     raw.append(chunk.data(), static_cast<std::size_t>(n));
     if (raw.size() > (64u << 20)) throw std::runtime_error(url.text + " sent more than 64 MiB");
@@ -200,8 +205,8 @@ json fetch_server_stats(const AdminUrl& url) {
 json resize_server_pool(const AdminUrl& url, int size) {
   const HttpReply reply = http_request(url, "POST", "/pool?size=" + std::to_string(size));
   if (reply.status != 200) {
-    throw std::runtime_error("POST " + url.text + "/pool?size=" + std::to_string(size) +
-                             ": HTTP " + std::to_string(reply.status) + ": " + reply.body);
+    throw std::runtime_error("POST " + url.text + "/pool?size=" + std::to_string(size) + ": HTTP " +
+                             std::to_string(reply.status) + ": " + reply.body);
   }
   return json::parse(reply.body);
 }

@@ -1054,7 +1054,8 @@ void wait_while_refused(const asio::ip::tcp::endpoint& endpoint, Clock::time_poi
     context.restart();
     context.run_for(deadline - now);
     if (!outcome || *outcome != asio::error::connection_refused) return;
-    std::this_thread::sleep_for(std::min<Clock::duration>(milliseconds(50), deadline - Clock::now()));
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(milliseconds(50), deadline - Clock::now()));
   }
 }
 

@@ -86,7 +86,8 @@ class PointRunner {
       process.emplace(
           ChildProcess::spawn(argv, {.stdout_path = log_path, .stderr_path = log_path}));
       wait_until_accepting(*process, host_, port, settings_.server_start_timeout);
-      const std::string bracketed = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
+      const std::string bracketed =
+          host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
       load.target = bracketed + ":" + std::to_string(port);
       // With --admin: the server's view, sampled as `loadgen run --admin` does.
       std::optional<AdminSampler> sampler;
@@ -276,10 +277,12 @@ SweepOutcome run_sweep(const SweepSettings& settings, const SweepHooks& hooks) {
   WorkSpec::parse(settings.work);  // reject a bad --work before starting anything
   auto command = split_command(settings.server_command.empty() ? default_server_command()
                                                                : settings.server_command);
-  if (settings.admin && std::find(command.begin(), command.end(), "{admin_port}") == command.end()) {
+  if (settings.admin &&
+      std::find(command.begin(), command.end(), "{admin_port}") == command.end()) {
     if (!settings.server_command.empty()) {
-      throw std::invalid_argument("--admin needs {admin_port} in --server-cmd (e.g. "
-                                  "--admin-port {admin_port})");
+      throw std::invalid_argument(
+          "--admin needs {admin_port} in --server-cmd (e.g. "
+          "--admin-port {admin_port})");
     }
     command.insert(command.end(), {"--admin-port", "{admin_port}"});
   }

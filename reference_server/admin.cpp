@@ -30,7 +30,9 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
   }
 
   // Answers at once and closes (used when there are too many connections).
-  void refuse(int status, std::string_view why) { answer(http::make_response(status, "text/plain", std::string(why) + "\n")); }
+  void refuse(int status, std::string_view why) {
+    answer(http::make_response(status, "text/plain", std::string(why) + "\n"));
+  }
 
   void close() {
     if (!socket_.is_open()) return;
@@ -102,14 +104,12 @@ struct Bucket {
   std::int64_t ns;
 };
 constexpr std::array<Bucket, 22> kBuckets = {{
-    {"1e-06", 1'000},           {"2.5e-06", 2'500},       {"5e-06", 5'000},
-    {"1e-05", 10'000},          {"2.5e-05", 25'000},      {"5e-05", 50'000},
-    {"0.0001", 100'000},        {"0.00025", 250'000},     {"0.0005", 500'000},
-    {"0.001", 1'000'000},       {"0.0025", 2'500'000},    {"0.005", 5'000'000},
-    {"0.01", 10'000'000},       {"0.025", 25'000'000},    {"0.05", 50'000'000},
-    {"0.1", 100'000'000},       {"0.25", 250'000'000},    {"0.5", 500'000'000},
-    {"1", 1'000'000'000},       {"2.5", 2'500'000'000},   {"5", 5'000'000'000},
-    {"10", 10'000'000'000},
+    {"1e-06", 1'000},      {"2.5e-06", 2'500},     {"5e-06", 5'000},      {"1e-05", 10'000},
+    {"2.5e-05", 25'000},   {"5e-05", 50'000},      {"0.0001", 100'000},   {"0.00025", 250'000},
+    {"0.0005", 500'000},   {"0.001", 1'000'000},   {"0.0025", 2'500'000}, {"0.005", 5'000'000},
+    {"0.01", 10'000'000},  {"0.025", 25'000'000},  {"0.05", 50'000'000},  {"0.1", 100'000'000},
+    {"0.25", 250'000'000}, {"0.5", 500'000'000},   {"1", 1'000'000'000},  {"2.5", 2'500'000'000},
+    {"5", 5'000'000'000},  {"10", 10'000'000'000},
 }};
 
 class MetricsWriter {
@@ -180,8 +180,7 @@ void AdminServer::accept() {
   acceptor_.async_accept([this](std::error_code error, asio::ip::tcp::socket socket) {
     if (error == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (error) {
-      std::fprintf(stderr, "reference_server: admin accept failed (%s)\n",
-                   error.message().c_str());
+      std::fprintf(stderr, "reference_server: admin accept failed (%s)\n", error.message().c_str());
       return accept();
     }
     auto connection = std::make_shared<AdminConnection>(*this, std::move(socket));
@@ -223,10 +222,9 @@ std::string AdminServer::respond(const http::Request& request) {
   if (request.path == "/pool") {
     const auto size = parse_size(request.query_parameter("size"));
     if (!size) {
-      return http::make_response(
-          400, "text/plain",
-          "expected POST /pool?size=N with N an integer in [1, " + std::to_string(kMaxPoolSize) +
-              "]\n");
+      return http::make_response(400, "text/plain",
+                                 "expected POST /pool?size=N with N an integer in [1, " +
+                                     std::to_string(kMaxPoolSize) + "]\n");
     }
     sources_.pool.resize(*size);
   }
@@ -237,8 +235,7 @@ std::string AdminServer::stats_json() const {
   const auto pool = sources_.pool.stats();
   const auto& server = sources_.server.stats();
   const auto reactor = sources_.reactor.stats();
-  const double uptime =
-      std::chrono::duration<double>(StageClock::now() - sources_.started).count();
+  const double uptime = std::chrono::duration<double>(StageClock::now() - sources_.started).count();
   const std::uint64_t answered = server.replies_ok + server.replies_error;
   json stages = json::object();
   if (sources_.stages != nullptr) {
@@ -286,8 +283,7 @@ std::string AdminServer::metrics_text() const {
   m.family("poolbench_uptime_seconds", "gauge", "Seconds since the server started.");
   m.sample("poolbench_uptime_seconds", "",
            std::chrono::duration<double>(StageClock::now() - sources_.started).count());
-  m.single("poolbench_pool_size", "gauge", "Maximum worker threads (resizable).",
-           pool.max_threads);
+  m.single("poolbench_pool_size", "gauge", "Maximum worker threads (resizable).", pool.max_threads);
   m.single("poolbench_pool_threads", "gauge", "Live worker threads, idle and busy.", pool.threads);
   m.single("poolbench_pool_idle_threads", "gauge", "Idle worker threads.", pool.idle);
   m.single("poolbench_pool_busy_threads", "gauge", "Worker threads running a task.", pool.busy);

@@ -36,11 +36,11 @@ inline constexpr std::size_t kMaxHeaders = 64;
 inline constexpr std::size_t kMaxBody = 4 * 1024;
 
 struct Request {
-  std::string method;   // "GET"
-  std::string target;   // "/pool?size=4", as sent
-  std::string path;     // "/pool" (percent-decoded)
-  std::string query;    // "size=4" (raw, without '?')
-  int version_minor = 1;  // HTTP/1.0 or HTTP/1.1
+  std::string method;                                        // "GET"
+  std::string target;                                        // "/pool?size=4", as sent
+  std::string path;                                          // "/pool" (percent-decoded)
+  std::string query;                                         // "size=4" (raw, without '?')
+  int version_minor = 1;                                     // HTTP/1.0 or HTTP/1.1
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::size_t consumed = 0;  // bytes of the input this request took (headers + body)

@@ -81,19 +81,17 @@ void Dispatcher::dispatch(std::string line, Reply reply, StageClock::time_point 
         try {
           std::string result = handle_request(line);
           if (timed) times.done = StageClock::now();
-          reactor_.call_from_thread(
-              [this, reply, result = std::move(result), times]() mutable {
-                record_stages(times);
-                reply(ack_reply(result));
-              });
+          reactor_.call_from_thread([this, reply, result = std::move(result), times]() mutable {
+            record_stages(times);
+            reply(ack_reply(result));
+          });
         } catch (...) {
           if (timed) times.done = StageClock::now();
-          reactor_.call_from_thread(
-              [this, reply, line, times, why = describe_exception(std::current_exception())]()
-                  mutable {
-                record_stages(times);
-                reply(error_reply(why, line));
-              });
+          reactor_.call_from_thread([this, reply, line, times,
+                                     why = describe_exception(std::current_exception())]() mutable {
+            record_stages(times);
+            reply(error_reply(why, line));
+          });
         }
       };
       // Refused (err:busy): the work never ran, so no stage is recorded.

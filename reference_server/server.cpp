@@ -72,10 +72,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return close();
     }
     // One clock read per socket read, for every line in it (stage timing's "parsed").
-    const auto read_at = server_.dispatcher_.stage_timing() ? StageClock::now()
-                                                            : StageClock::time_point{};
-    const auto status = framer_.feed({read_buffer_.data(), bytes},
-                                     [this, read_at](std::string_view line) { dispatch(line, read_at); });
+    const auto read_at =
+        server_.dispatcher_.stage_timing() ? StageClock::now() : StageClock::time_point{};
+    const auto status =
+        framer_.feed({read_buffer_.data(), bytes},
+                     [this, read_at](std::string_view line) { dispatch(line, read_at); });
     if (status == LineFramer::Status::line_too_long) {
       ++server_.stats_.lines_too_long;
       send("err:line too long");
@@ -96,15 +97,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     touch();
     ++in_flight_;
     server_.on_request_dispatched();
-    server_.dispatcher_.dispatch(std::string(line),
-                                 [server = &server_, weak = weak_from_this()](std::string reply) {
-                                   server->on_request_answered(reply.starts_with("ack:"));
-                                   if (auto self = weak.lock()) {
-                                     --self->in_flight_;
-                                     self->send(reply);
-                                   }
-                                 },
-                                 read_at);
+    server_.dispatcher_.dispatch(
+        std::string(line),
+        [server = &server_, weak = weak_from_this()](std::string reply) {
+          server->on_request_answered(reply.starts_with("ack:"));
+          if (auto self = weak.lock()) {
+            --self->in_flight_;
+            self->send(reply);
+          }
+        },
+        read_at);
   }
 
   void send(std::string_view reply) {
@@ -172,7 +174,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::ip::tcp::socket socket_;
   LineFramer framer_;
   asio::steady_timer idle_timer_;
-  Clock::time_point last_activity_;  // the last complete line or written reply
+  Clock::time_point last_activity_;          // the last complete line or written reply
   std::array<char, 64 * 1024> read_buffer_;  // Twisted reads 64 KiB at a time too
   std::string outbox_;                       // replies not yet handed to the socket
   std::string in_transit_;                   // the replies async_write is sending
@@ -377,7 +379,8 @@ int run_server(const ServerConfig& config) {
       config.pool_size, config.work.to_string().c_str(), config.fail_rate);
   if (!config.port_file.empty()) write_port_file(config.port_file, server.port());
   if (admin) {
-    std::fprintf(stderr, "reference_server admin on http://%s:%u (GET /stats /metrics /healthz, "
+    std::fprintf(stderr,
+                 "reference_server admin on http://%s:%u (GET /stats /metrics /healthz, "
                  "POST /pool?size=N)\n",
                  config.admin_bind_address.c_str(), admin->port());
     if (!config.admin_port_file.empty()) write_port_file(config.admin_port_file, admin->port());

@@ -63,10 +63,10 @@ struct ServerConfig {
   std::optional<std::uint16_t> admin_port;
   std::string admin_bind_address = "127.0.0.1";
   std::filesystem::path admin_port_file;
-  bool stage_timing = true;  // per-request stage histograms (stage_timing.hpp)
+  bool stage_timing = true;                       // per-request stage histograms (stage_timing.hpp)
   std::size_t max_output = std::size_t{1} << 20;  // bytes of replies buffered per connection
-  std::chrono::milliseconds idle_timeout{0};         // 0: connections never time out
-  std::size_t max_connections = 0;                   // 0: no limit
+  std::chrono::milliseconds idle_timeout{0};      // 0: connections never time out
+  std::size_t max_connections = 0;                // 0: no limit
   std::size_t max_open_files = 0;  // RLIMIT_NOFILE to set; 0: raise it to the hard limit
 };
 
@@ -82,9 +82,9 @@ class Server {
     std::uint64_t replies_ok = 0;
     std::uint64_t replies_error = 0;
     std::uint64_t lines_too_long = 0;
-    std::uint64_t refused = 0;        // over --max-connections or out of descriptors
-    std::uint64_t idle_closed = 0;    // closed by --idle-timeout
-    std::uint64_t reads_paused = 0;   // times a connection stopped reading at --max-output
+    std::uint64_t refused = 0;       // over --max-connections or out of descriptors
+    std::uint64_t idle_closed = 0;   // closed by --idle-timeout
+    std::uint64_t reads_paused = 0;  // times a connection stopped reading at --max-output
   };
 
   // Binds and listens at once (so port() is known); throws std::system_error on failure.

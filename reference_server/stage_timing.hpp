@@ -42,8 +42,8 @@ struct StageTimes {
 };
 
 enum class Stage { dispatch, queue_wait, service, return_hop };
-inline constexpr std::array<Stage, 4> kStages = {Stage::dispatch, Stage::queue_wait,
-                                                 Stage::service, Stage::return_hop};
+inline constexpr std::array<Stage, 4> kStages = {Stage::dispatch, Stage::queue_wait, Stage::service,
+                                                 Stage::return_hop};
 std::string_view to_string(Stage stage);  // "dispatch", "queue_wait", "service", "return_hop"
 
 class StageHistograms {
@@ -58,7 +58,9 @@ class StageHistograms {
   const Histogram& histogram(Stage stage) const { return stages_[index(stage)].histogram; }
   // Exact sum of the recorded values (nanoseconds), for Prometheus' _sum.
   std::int64_t sum_ns(Stage stage) const { return stages_[index(stage)].sum_ns; }
-  std::uint64_t count() const { return static_cast<std::uint64_t>(stages_[0].histogram.total_count()); }
+  std::uint64_t count() const {
+    return static_cast<std::uint64_t>(stages_[0].histogram.total_count());
+  }
 
  private:
   struct One {

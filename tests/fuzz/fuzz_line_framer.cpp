@@ -29,9 +29,8 @@ Outcome frame(std::string_view stream, std::size_t max_line, poolbench::LineFram
       seed = seed * 1103515245u + 12345u;
       n = std::min<std::size_t>(n, 1 + (seed >> 16) % 7);
     }
-    const auto status = framer.feed(stream.substr(0, n), [&](std::string_view line) {
-      outcome.lines.emplace_back(line);
-    });
+    const auto status = framer.feed(
+        stream.substr(0, n), [&](std::string_view line) { outcome.lines.emplace_back(line); });
     outcome.too_long = status == poolbench::LineFramer::Status::line_too_long;
     stream.remove_prefix(n);
   }
@@ -43,8 +42,8 @@ Outcome frame(std::string_view stream, std::size_t max_line, poolbench::LineFram
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
   const std::size_t max_line = 1 + data[0] % 64;
-  const auto delimiter =
-      data[0] & 0x80 ? poolbench::LineFramer::Delimiter::lf : poolbench::LineFramer::Delimiter::crlf;
+  const auto delimiter = data[0] & 0x80 ? poolbench::LineFramer::Delimiter::lf
+                                        : poolbench::LineFramer::Delimiter::crlf;
   const unsigned seed = data[1] | 1u;
   const std::string_view stream(reinterpret_cast<const char*>(data) + 2, size - 2);
 

@@ -29,9 +29,9 @@ using namespace std::chrono_literals;
 class AdminServerProcess {
  public:
   explicit AdminServerProcess(std::vector<std::string> flags)
-      : port_file_(std::filesystem::temp_directory_path() /
-                   ("poolbench-admin-" + std::to_string(::getpid()) + "-" +
-                    std::to_string(counter_++))),
+      : port_file_(
+            std::filesystem::temp_directory_path() /
+            ("poolbench-admin-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))),
         server_(with_admin(std::move(flags), port_file_)) {
     admin_port_ = wait_for_port_file(server_.process(), port_file_, std::chrono::seconds(10));
   }
@@ -245,9 +245,11 @@ struct Sample {
   double value = 0;
 };
 
-std::vector<Sample> parse_prometheus(const std::string& text, std::map<std::string, std::string>& types) {
+std::vector<Sample> parse_prometheus(const std::string& text,
+                                     std::map<std::string, std::string>& types) {
   const std::regex help_re(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) [^\n]*)");
-  const std::regex type_re(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped))");
+  const std::regex type_re(
+      R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped))");
   const std::regex sample_re(
       R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*)\})? ([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|Inf|NaN)))");
   const std::regex label_re(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)")re");
@@ -294,7 +296,8 @@ std::vector<Sample> parse_prometheus(const std::string& text, std::map<std::stri
 }
 
 TEST(Admin, MetricsParseAsPrometheusText) {
-  AdminServerProcess server({"--mode", "call-in-thread", "--pool-size", "2", "--work", "sleep:1ms"});
+  AdminServerProcess server(
+      {"--mode", "call-in-thread", "--pool-size", "2", "--work", "sleep:1ms"});
   round_trips(server.port(), 40);
   const HttpResponse response = get(server.admin_port(), "/metrics");
   ASSERT_EQ(response.status, 200);
@@ -357,9 +360,9 @@ TEST(Admin, PoolResizeAndItsErrors) {
       "Content-Length: 0\r\n\r\n");
   EXPECT_EQ(with_body.status, 200);
   EXPECT_EQ(json::parse(with_body.body)["pool"]["size"], 3);
-  for (const char* bad : {"/pool", "/pool?size=", "/pool?size=0", "/pool?size=-1", "/pool?size=x",
-                          "/pool?size=3x", "/pool?size=99999999999999999999", "/pool?size=4097",
-                          "/pool?other=3"}) {
+  for (const char* bad :
+       {"/pool", "/pool?size=", "/pool?size=0", "/pool?size=-1", "/pool?size=x", "/pool?size=3x",
+        "/pool?size=99999999999999999999", "/pool?size=4097", "/pool?other=3"}) {
     EXPECT_EQ(get(server.admin_port(), bad, "POST").status, 400) << bad;
   }
   EXPECT_EQ(stats(server.admin_port())["pool"]["size"], 3);  // unchanged by the bad ones
@@ -379,16 +382,17 @@ TEST(Admin, BadRoutesMethodsAndRequests) {
            {"/pool?size=2", "GET", "POST"}}) {
     const HttpResponse response = get(port, target, method);
     EXPECT_EQ(response.status, 405) << method << " " << target;
-    EXPECT_EQ(response.headers.count("allow") ? response.headers.at("allow") : "", allow) << method << " " << target;
+    EXPECT_EQ(response.headers.count("allow") ? response.headers.at("allow") : "", allow)
+        << method << " " << target;
   }
   EXPECT_EQ(http(port, "GARBAGE\r\n\r\n").status, 400);
   EXPECT_EQ(http(port, "GET /stats HTTP/1.1\r\n\r\n").status, 400);  // no Host
   EXPECT_EQ(http(port, "GET /stats HTTP/3.0\r\nHost: h\r\n\r\n").status, 505);
   EXPECT_EQ(http(port, "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n").status,
             414);
-  EXPECT_EQ(http(port, "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(9000, 'a') + "\r\n\r\n")
-                .status,
-            431);
+  EXPECT_EQ(
+      http(port, "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(9000, 'a') + "\r\n\r\n").status,
+      431);
   EXPECT_EQ(
       http(port, "POST /pool?size=2 HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n").status,
       413);

@@ -235,13 +235,14 @@ TEST_P(EveryMode, APeerThatNeverReadsIsStoppedAtMaxOutputAndResumesWhenItReads) 
   finisher.join();
   client.send_line("after");
   EXPECT_EQ(client.read_line(), "ack:after");
-  std::printf("[ figures  ] %s: %zu bytes sent before the server stopped reading; RSS %ld -> %ld KiB\n",
-              GetParam().c_str(), sent, rss_before, rss_blocked);
+  std::printf(
+      "[ figures  ] %s: %zu bytes sent before the server stopped reading; RSS %ld -> %ld KiB\n",
+      GetParam().c_str(), sent, rss_before, rss_blocked);
 }
 
 TEST(HostilePeers, IdleAndSlowlorisConnectionsAreClosedButBusyOnesAreNot) {
-  ServerProcess server({"--mode", "call-in-thread", "--work", "sleep:500ms", "--idle-timeout",
-                        "300ms"});
+  ServerProcess server(
+      {"--mode", "call-in-thread", "--work", "sleep:500ms", "--idle-timeout", "300ms"});
   LineClient idle(server.port());
   LineClient dribbler(server.port());
   LineClient busy(server.port());
@@ -434,17 +435,18 @@ TEST(Faults, OutOfDescriptorsOnAcceptRefusesNewcomersWithoutSpinning) {
   }
   EXPECT_EQ(reply, "ack:in");
   EXPECT_NE(server.stderr_text().find("out of file descriptors"), std::string::npos);
-  std::printf("[ figures  ] %zu served at the limit; idle there %.3f s CPU in 0.5 s; %d refused "
-              "in 1 s using %.3f s of CPU\n",
-              members.size() + 4, idle_used, refused, cpu_used);
+  std::printf(
+      "[ figures  ] %zu served at the limit; idle there %.3f s CPU in 0.5 s; %d refused "
+      "in 1 s using %.3f s of CPU\n",
+      members.size() + 4, idle_used, refused, cpu_used);
 }
 
 // --- exactly once ------------------------------------------------------------------------------
 
 TEST_P(EveryMode, UnderLoadEveryReplyAnswersExactlyOneRequest) {
   constexpr int kConnections = 8, kPerConnection = 2000;
-  ServerProcess server({"--mode", GetParam(), "--work", "sleep:20us,exp", "--pool-size", "4",
-                        "--fail-rate", "0.1"});
+  ServerProcess server(
+      {"--mode", GetParam(), "--work", "sleep:20us,exp", "--pool-size", "4", "--fail-rate", "0.1"});
   std::vector<std::unique_ptr<LineClient>> clients;
   for (int c = 0; c < kConnections; ++c)
     clients.push_back(std::make_unique<LineClient>(server.port(), 30s));

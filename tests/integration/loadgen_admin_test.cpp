@@ -43,10 +43,10 @@ json run_with_admin(const std::vector<std::string>& server_flags, const std::str
   flags.insert(flags.end(), {"--admin-port", "0", "--admin-port-file", admin_port.path.string()});
   ServerProcess server(flags);
   const auto port = wait_for_port_file(server.process(), admin_port.path, std::chrono::seconds(10));
-  const int code = run_loadgen({"run", "-q", "-t", "127.0.0.1:" + std::to_string(server.port()),
-                                "-c", "4", "--warmup", "500ms", "--duration", "1s", "--interval",
-                                "250ms", "--admin", "http://127.0.0.1:" + std::to_string(port),
-                                "--json", out.path.string()});
+  const int code =
+      run_loadgen({"run", "-q", "-t", "127.0.0.1:" + std::to_string(server.port()), "-c", "4",
+                   "--warmup", "500ms", "--duration", "1s", "--interval", "250ms", "--admin",
+                   "http://127.0.0.1:" + std::to_string(port), "--json", out.path.string()});
   EXPECT_EQ(code, 0);
   std::ifstream in(out.path);
   return json::parse(in);
@@ -182,10 +182,10 @@ TEST(LoadgenAdmin, AnUnreachableAdminEndpointFailsBeforeTheLoad) {
 TEST(LoadgenAdmin, SweepAdminSamplesEveryPointsServer) {
   const auto out = std::filesystem::temp_directory_path() /
                    ("poolbench-sweep-admin-" + std::to_string(::getpid()));
-  EXPECT_EQ(run_loadgen({"sweep", "--admin", "--quiet", "--no-calibrate", "-c", "2", "--duration",
-                         "500ms", "--warmup", "250ms", "--interval", "250ms", "--modes",
-                         "call-in-thread", "--pool-sizes", "1,2", "--work", "sleep:2ms", "--out",
-                         out.string()}),
+  EXPECT_EQ(run_loadgen({"sweep",      "--admin",    "--quiet",   "--no-calibrate", "-c",
+                         "2",          "--duration", "500ms",     "--warmup",       "250ms",
+                         "--interval", "250ms",      "--modes",   "call-in-thread", "--pool-sizes",
+                         "1,2",        "--work",     "sleep:2ms", "--out",          out.string()}),
             0);
   for (const char* name : {"call-in-thread-pool1.json", "call-in-thread-pool2.json"}) {
     std::ifstream in(out / name);
@@ -196,17 +196,18 @@ TEST(LoadgenAdmin, SweepAdminSamplesEveryPointsServer) {
     EXPECT_EQ(stats["samples_failed"], 0);
     EXPECT_EQ(stats["samples"].back()["pool_size"], run["server"]["pool_size"]) << name;
     // Samples are taken just after their interval ends, not at it: a ratio, not an inequality.
-    const double ratio = stats["window"]["completed"].get<double>() / run["completed"].get<double>();
+    const double ratio =
+        stats["window"]["completed"].get<double>() / run["completed"].get<double>();
     EXPECT_GT(ratio, 0.8) << name;
     EXPECT_LT(ratio, 1.5) << name;
   }
   std::error_code ignored;
   std::filesystem::remove_all(out, ignored);
   // A custom server command must say where the admin port goes.
-  EXPECT_EQ(run_loadgen({"sweep", "--admin", "--quiet", "--server-cmd",
-                         std::string(POOLBENCH_SERVER_BIN) + " --port {port}", "--out",
-                         out.string()}),
-            2);
+  EXPECT_EQ(
+      run_loadgen({"sweep", "--admin", "--quiet", "--server-cmd",
+                   std::string(POOLBENCH_SERVER_BIN) + " --port {port}", "--out", out.string()}),
+      2);
   std::filesystem::remove_all(out, ignored);
 }
 

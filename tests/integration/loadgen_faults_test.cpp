@@ -78,13 +78,13 @@ class LoadgenFaults : public ::testing::Test {
 
 TEST_F(LoadgenFaults, AServerSlowToStartIsWaitedForWithinTheConnectTimeout) {
   const std::uint16_t port = pick_free_port();
-  ChildProcess loadgen = start({"run", "--target", "127.0.0.1:" + std::to_string(port),
-                                "--connect-timeout", "10s", "--duration", "500ms", "--warmup",
-                                "100ms", "--json", path("r.json"), "--quiet"});
+  ChildProcess loadgen =
+      start({"run", "--target", "127.0.0.1:" + std::to_string(port), "--connect-timeout", "10s",
+             "--duration", "500ms", "--warmup", "100ms", "--json", path("r.json"), "--quiet"});
   std::this_thread::sleep_for(1s);  // loadgen is being refused meanwhile
-  ChildProcess late = ChildProcess::spawn(
-      {POOLBENCH_SERVER_BIN, "--port", std::to_string(port), "--work", "none"},
-      {.stdout_path = dir_ / "server.out", .stderr_path = dir_ / "server.err"});
+  ChildProcess late =
+      ChildProcess::spawn({POOLBENCH_SERVER_BIN, "--port", std::to_string(port), "--work", "none"},
+                          {.stdout_path = dir_ / "server.out", .stderr_path = dir_ / "server.err"});
   EXPECT_EQ(finish(loadgen, 20s), 0) << text("stderr");
   const json r = document("r.json");
   EXPECT_EQ(r["end"], "complete");
@@ -159,9 +159,9 @@ class GarbageServer {
       if (n <= 0) break;
       const std::string input(buffer, static_cast<std::size_t>(n));
       const std::string first = input.substr(0, input.find("\r\n"));
-      std::string out = std::string("\0\xff\xfe garbage\r\n", 13) + "ack:99999999999 never sent\r\n" +
-                        "ack:" + first + "\r\n" + "ack:" + first + "\r\n" + "\r\n" +
-                        std::string(3000, '\x80') + "\r\n";
+      std::string out = std::string("\0\xff\xfe garbage\r\n", 13) +
+                        "ack:99999999999 never sent\r\n" + "ack:" + first + "\r\n" +
+                        "ack:" + first + "\r\n" + "\r\n" + std::string(3000, '\x80') + "\r\n";
       ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
     }
     const std::string half = "ack:0000000";  // no "\r\n": a partial line at EOF
@@ -176,10 +176,10 @@ class GarbageServer {
 
 TEST_F(LoadgenFaults, GarbageRepliesAndAPartialLineAtEofAreCountedAndTheRunEnds) {
   GarbageServer server;
-  const int code = run({"run", "--target", server.target(), "-c", "1", "--depth", "4",
-                        "--duration", "5s", "--warmup", "0s", "--timeout", "1s", "--json",
-                        path("r.json"), "--quiet"},
-                       30s);
+  const int code =
+      run({"run", "--target", server.target(), "-c", "1", "--depth", "4", "--duration", "5s",
+           "--warmup", "0s", "--timeout", "1s", "--json", path("r.json"), "--quiet"},
+          30s);
   EXPECT_EQ(code, 1) << text("stderr");  // the server went away mid-run
   const json r = document("r.json");
   EXPECT_EQ(r["end"], "connections_lost");
@@ -193,12 +193,23 @@ TEST_F(LoadgenFaults, AFullDiskIsAClearErrorAndLeavesNoPartialFile) {
   testing::ServerProcess server({"--mode", "call-in-thread", "--work", "none"});
   // RLIMIT_FSIZE of 1 KiB stands in for a full disk: writes beyond it fail (EFBIG), like ENOSPC.
   // SIGXFSZ is ignored (the disposition survives exec) so the write fails instead of killing.
-  std::vector<std::string> argv = {
-      "/bin/bash", "-c", "trap '' XFSZ; ulimit -f 1; exec \"$@\"", "bash", POOLBENCH_LOADGEN_BIN,
-      "run", "--target", "127.0.0.1:" + std::to_string(server.port()), "--duration", "300ms",
-      "--warmup", "0s", "--json", path("r.json"), "--quiet"};
-  ChildProcess loadgen = ChildProcess::spawn(
-      argv, {.stdout_path = dir_ / "stdout", .stderr_path = dir_ / "stderr"});
+  std::vector<std::string> argv = {"/bin/bash",
+                                   "-c",
+                                   "trap '' XFSZ; ulimit -f 1; exec \"$@\"",
+                                   "bash",
+                                   POOLBENCH_LOADGEN_BIN,
+                                   "run",
+                                   "--target",
+                                   "127.0.0.1:" + std::to_string(server.port()),
+                                   "--duration",
+                                   "300ms",
+                                   "--warmup",
+                                   "0s",
+                                   "--json",
+                                   path("r.json"),
+                                   "--quiet"};
+  ChildProcess loadgen =
+      ChildProcess::spawn(argv, {.stdout_path = dir_ / "stdout", .stderr_path = dir_ / "stderr"});
   EXPECT_EQ(finish(loadgen, 20s), 1) << text("stderr");
   const std::string err = text("stderr");
   EXPECT_NE(err.find("cannot write " + path("r.json")), std::string::npos) << err;
@@ -211,18 +222,18 @@ TEST_F(LoadgenFaults, AFullDiskIsAClearErrorAndLeavesNoPartialFile) {
 TEST_F(LoadgenFaults, AbsurdFlagsAreRefusedAndAnImpossibleRateEndsReportedInvalid) {
   const std::uint16_t nowhere = pick_free_port();
   const std::string target = "127.0.0.1:" + std::to_string(nowhere);
-  for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
-           {"--duration", "0s"},
-           {"--duration", "-1s"},
-           {"--duration", "1e30s"},
-           {"--warmup", "-5s"},
-           {"--timeout", "0s"},
-           {"--rate", "0"},
-           {"--rate", "-5"},
-           {"--rate", "1e12"},
-           {"--rate", "inf"},
-           {"--connections", "-1"},
-           {"--interval", "0s"}}) {
+  for (const std::vector<std::string>& flags :
+       std::vector<std::vector<std::string>>{{"--duration", "0s"},
+                                             {"--duration", "-1s"},
+                                             {"--duration", "1e30s"},
+                                             {"--warmup", "-5s"},
+                                             {"--timeout", "0s"},
+                                             {"--rate", "0"},
+                                             {"--rate", "-5"},
+                                             {"--rate", "1e12"},
+                                             {"--rate", "inf"},
+                                             {"--connections", "-1"},
+                                             {"--interval", "0s"}}) {
     std::vector<std::string> args{"run", "--target", target};
     args.insert(args.end(), flags.begin(), flags.end());
     const auto start = Clock::now();

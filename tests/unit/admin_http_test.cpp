@@ -68,7 +68,8 @@ TEST(HttpParse, Http10NeedsNoHostAndBareLfIsAccepted) {
 }
 
 TEST(HttpParse, IncompleteUntilTheBlankLineAndTheBody) {
-  const std::string whole = "POST /pool?size=2 HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody";
+  const std::string whole =
+      "POST /pool?size=2 HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody";
   for (std::size_t n = 0; n < whole.size(); ++n) {
     EXPECT_EQ(status_of(std::string_view(whole).substr(0, n)), 0) << "prefix of " << n;
   }
@@ -86,11 +87,11 @@ TEST(HttpParse, PercentDecodedPath) {
 
 TEST(HttpParse, MalformedRequestLinesAre400AtOnce) {
   // Refused as soon as the request line is complete: no need to wait for the headers.
-  for (const char* bad : {"\r\n", "GET\r\n", "GET /\r\n", "GET  / HTTP/1.1\r\n",
-                          "GET / HTTP/1.1 \r\n", "G@T / HTTP/1.1\r\n", "GET stats HTTP/1.1\r\n",
-                          "GET http://x/ HTTP/1.1\r\n", "GET / HTTP/1\r\n", "GET / http/1.1\r\n",
-                          "GET / HTTP/1.x\r\n", "GET /\x01 HTTP/1.1\r\n", "GET /a\rb HTTP/1.1\r\n",
-                          "\x16\x03\x01\x02\x01\x01\xfc\x03\x03\r\n"}) {
+  for (const char* bad :
+       {"\r\n", "GET\r\n", "GET /\r\n", "GET  / HTTP/1.1\r\n", "GET / HTTP/1.1 \r\n",
+        "G@T / HTTP/1.1\r\n", "GET stats HTTP/1.1\r\n", "GET http://x/ HTTP/1.1\r\n",
+        "GET / HTTP/1\r\n", "GET / http/1.1\r\n", "GET / HTTP/1.x\r\n", "GET /\x01 HTTP/1.1\r\n",
+        "GET /a\rb HTTP/1.1\r\n", "\x16\x03\x01\x02\x01\x01\xfc\x03\x03\r\n"}) {
     EXPECT_EQ(status_of(bad), 400) << bad;
   }
   EXPECT_EQ(status_of("GET / HTTP/2.0\r\n"), 505);
@@ -102,8 +103,7 @@ TEST(HttpParse, MalformedHeadersAre400) {
        {"GET / HTTP/1.1\r\n\r\n",  // no Host
         "GET / HTTP/1.1\r\nHost: h\r\nNo colon\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: h\r\nName : x\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: h\r\n: x\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nName : x\r\n\r\n", "GET / HTTP/1.1\r\nHost: h\r\n: x\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n folded\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nX: a\x01\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n",
@@ -114,8 +114,9 @@ TEST(HttpParse, MalformedHeadersAre400) {
     EXPECT_EQ(status_of(bad), 400) << bad;
   }
   // The same length twice is tolerated (RFC 9110 8.6).
-  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na"),
-            200);
+  EXPECT_EQ(
+      status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na"),
+      200);
 }
 
 TEST(HttpParse, OversizedPartsGetTheirStatus) {
@@ -130,8 +131,9 @@ TEST(HttpParse, OversizedPartsGetTheirStatus) {
   EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: " +
                       std::to_string(kMaxBody + 1) + "\r\n\r\n"),
             413);
-  EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
-            413);
+  EXPECT_EQ(
+      status_of("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+      413);
   EXPECT_EQ(status_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
 }
 
