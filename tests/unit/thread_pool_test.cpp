@@ -14,31 +14,41 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Tasks that block until the test opens the gate, so the pool's state can be read exactly.
+// Tasks that block until the test opens the gate (or lets one through), so the pool's state
+// can be read exactly.
 class Gate {
  public:
   void wait() {
     std::unique_lock lock(mutex_);
     ++waiting_;
     changed_.notify_all();
-    changed_.wait(lock, [this] { return open_; });
+    changed_.wait(lock, [this] { return open_ || passes_ > 0; });
+    if (!open_) --passes_;
     --waiting_;
+    changed_.notify_all();
   }
   void open() {
     std::lock_guard lock(mutex_);
     open_ = true;
     changed_.notify_all();
   }
-  // Waits until `n` tasks are blocked in wait().
+  // Lets exactly one waiting task through.
+  void pass_one() {
+    std::lock_guard lock(mutex_);
+    ++passes_;
+    changed_.notify_all();
+  }
+  // Waits until `n` tasks are blocked in wait() and every pass has been used.
   bool await_waiting(int n) {
     std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, 5s, [&] { return waiting_ == n; });
+    return changed_.wait_for(lock, 5s, [&] { return waiting_ == n && passes_ == 0; });
   }
 
  private:
   std::mutex mutex_;
   std::condition_variable changed_;
   bool open_ = false;
+  int passes_ = 0;
   int waiting_ = 0;
 };
 
@@ -140,12 +150,18 @@ TEST(ThreadPool, RaisingMaxStartsWorkersForTheBacklogAndKeepsFifo) {
       gate.wait();
     });
   }
+  // Free one worker at a time, so the order of starts is the order the backlog hands out.
+  for (int i = 0; i < 5; ++i) {
+    gate.pass_one();
+    ASSERT_TRUE(gate.await_waiting(4));
+  }
   gate.open();
   ASSERT_TRUE(eventually([&] { return pool.stats().completed == 9; }));
-  // The first four starts happen concurrently; every backlogged task starts before 100..102.
-  std::vector<int> first_six(order.started.begin(), order.started.begin() + 6);
-  std::sort(first_six.begin(), first_six.end());
-  EXPECT_EQ(first_six, (std::vector<int>{0, 1, 2, 3, 4, 5}));
+  std::vector<int> first_four(order.started.begin(), order.started.begin() + 4);
+  std::sort(first_four.begin(), first_four.end());
+  EXPECT_EQ(first_four, (std::vector<int>{0, 1, 2, 3}));  // started concurrently by the resize
+  EXPECT_EQ(std::vector<int>(order.started.begin() + 4, order.started.end()),
+            (std::vector<int>{4, 5, 100, 101, 102}));
 }
 
 TEST(ThreadPool, ShrinkingQuitsIdleWorkersAtOnce) {
