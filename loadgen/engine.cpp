@@ -206,12 +206,12 @@ class Worker final : public ConnectionHandler {
       aux.think_due.clear();
     }
     // Requests the plan made due that were never sent: measured ones are given up on.
-    while (plan_ && next_intended_ <= now) {
-      if (is_measured(next_intended_)) {
-        ++scheduled_;
-        ++unfinished_;
-      }
-      advance_plan();
+    if (plan_) {
+      take_plan_before(now + nanoseconds(1), [&](std::uint64_t count, bool measured, int) {
+        if (!measured) return;
+        scheduled_ += count;
+        unfinished_ += count;
+      });
     }
     check_drained(now);
   }
@@ -442,26 +442,40 @@ class Worker final : public ConnectionHandler {
     }
   }
 
+  TimePoint window_middle() const { return window_start_ + (window_end_ - window_start_) / 2; }
+
   void record_half(TimePoint intended, std::int64_t response_us) {
-    if (shared_.budget_mode) return;  // the window's middle is unknown in advance
-    const TimePoint middle = window_start_ + (window_end_ - window_start_) / 2;
-    const int half = intended < middle ? 0 : 1;
-    half_response_[half].record(response_us);
-    half_count_[half]++;
+    record_half_n(intended < window_middle() ? 0 : 1, response_us, 1);
   }
 
+  void record_half_n(int half, std::int64_t response_us, std::uint64_t count) {
+    if (shared_.budget_mode) return;  // the window's middle is unknown in advance
+    half_response_[half].record_n(response_us, static_cast<std::int64_t>(count));
+    half_count_[half] += count;
+  }
+
+  // A request that was sent (or taken from the plan) and is now given up on.
   void count_timeout(bool measured, TimePoint intended, TimePoint now) {
     --in_system_;
     publish_in_system();
+    if (measured) --measured_outstanding_;
+    count_timeouts(1, measured, intended < window_middle() ? 0 : 1, now);
+  }
+
+  // `count` requests that timed out together, all measured or none, all in one half.
+  void count_timeouts(std::uint64_t count, bool measured, int half, TimePoint now) {
     const std::int64_t timeout_us = to_us(settings_.timeout);
     IntervalAccumulator& interval = interval_at(now);
-    interval.timeouts++;
-    interval.response.record(timeout_us);
+    interval.timeouts += count;
+    interval.response.record_n(timeout_us, static_cast<std::int64_t>(count));
     if (!measured) return;
-    ++timeouts_;
-    --measured_outstanding_;
-    record_response(timeout_us);
-    record_half(intended, timeout_us);
+    timeouts_ += count;
+    if (count == 1) {
+      record_response(timeout_us);
+    } else {
+      response_.record_n(timeout_us, static_cast<std::int64_t>(count));  // open loop only
+    }
+    record_half_n(half, timeout_us, count);
     last_measured_reply_ = std::max(last_measured_reply_, now);
   }
 
@@ -560,14 +574,7 @@ class Worker final : public ConnectionHandler {
       }
       const TimePoint intended = next_intended_;
       if (now - intended >= settings_.timeout) {
-        const bool measured = is_measured(intended);
-        if (measured) {
-          ++scheduled_;
-          ++measured_outstanding_;
-        }
-        ++in_system_;  // count_timeout() takes it out again
-        count_timeout(measured, intended, now);
-        advance_plan();
+        time_out_plan_before(now - settings_.timeout + nanoseconds(1), now);
         continue;
       }
       Connection* connection = next_ready();
@@ -599,6 +606,30 @@ class Worker final : public ConnectionHandler {
       flush_touched();
       arm_schedule(now);
     });
+  }
+
+  // Times out every request the plan intended before `end` without sending it.
+  void time_out_plan_before(TimePoint end, TimePoint now) {
+    take_plan_before(end, [&](std::uint64_t count, bool measured, int half) {
+      if (measured) scheduled_ += count;
+      count_timeouts(count, measured, half, now);
+    });
+  }
+
+  // Takes every request intended before `end` out of the plan at once, however many (an
+  // impossible --rate leaves billions overdue), and hands them to on_run(count, measured, half)
+  // in runs that share whether they are measured and which half of the window they are in.
+  // (A plan means open loop, where no --requests budget decides what is measured.)
+  template <typename OnRun>
+  void take_plan_before(TimePoint end, OnRun on_run) {
+    const TimePoint bounds[] = {window_start_, window_middle(), window_end_, end};
+    for (int run = 0; run < 4; ++run) {
+      const TimePoint until = std::min(bounds[run], end);
+      if (next_intended_ >= until) continue;
+      const std::uint64_t count = 1 + plan_->skip_to(until - t0_);
+      advance_plan();
+      on_run(count, run == 1 || run == 2, run == 2 ? 1 : 0);
+    }
   }
 
   void advance_plan() {

@@ -41,10 +41,14 @@ ArrivalPlan::ArrivalPlan(Arrival arrival, double rate, int index, int count, std
   }
 }
 
+// t_k = k / R, computed from k each time: no accumulated rounding, no drift.
+long double ArrivalPlan::uniform_ns(std::uint64_t k) const {
+  return std::round(static_cast<long double>(k) * 1e9L / static_cast<long double>(rate_));
+}
+
 std::chrono::nanoseconds ArrivalPlan::next() {
   if (arrival_ == Arrival::kUniform) {
-    // t_k = k / R, computed from k each time: no accumulated rounding, no drift.
-    const long double ns = static_cast<long double>(k_) * 1e9L / static_cast<long double>(rate_);
+    const long double ns = uniform_ns(k_);
     k_ += stride_;
     return std::chrono::nanoseconds(std::llround(ns));
   }
@@ -52,6 +56,41 @@ std::chrono::nanoseconds ArrivalPlan::next() {
   const double gap_s = -std::log1p(-rng_.next_unit()) / rate_;
   poisson_ns_ += static_cast<long double>(gap_s) * 1e9L;
   return std::chrono::nanoseconds(std::llround(poisson_ns_));
+}
+
+std::uint64_t ArrivalPlan::skip_to(std::chrono::nanoseconds t) {
+  const long double end_ns = static_cast<long double>(t.count());
+  if (arrival_ == Arrival::kUniform) {
+    // The first k of the total plan at or after t, from the estimate t * R, then made exact
+    // against the very rounding next() uses.
+    const long double estimate = std::ceil(end_ns * static_cast<long double>(rate_) / 1e9L);
+    std::uint64_t first = estimate <= 0 ? 0 : static_cast<std::uint64_t>(estimate);
+    while (first > 0 && uniform_ns(first - 1) >= end_ns) --first;
+    while (uniform_ns(first) < end_ns) ++first;
+    if (first <= k_) return 0;
+    const std::uint64_t skipped = (first - k_ + stride_ - 1) / stride_;
+    k_ += skipped * stride_;
+    return skipped;
+  }
+  if (end_ns <= poisson_ns_) return 0;
+  const long double mean = (end_ns - poisson_ns_) * static_cast<long double>(rate_) / 1e9L;
+  std::uint64_t skipped = 0;
+  if (mean < 64) {
+    for (;;) {
+      const double gap_s = -std::log1p(-rng_.next_unit()) / rate_;
+      if (poisson_ns_ + static_cast<long double>(gap_s) * 1e9L >= end_ns) break;
+      poisson_ns_ += static_cast<long double>(gap_s) * 1e9L;
+      ++skipped;
+    }
+  } else {
+    // Box-Muller: one standard normal from two uniforms (1 - U keeps the log finite).
+    const double z = std::sqrt(-2.0 * std::log1p(-rng_.next_unit())) *
+                     std::cos(6.283185307179586 * rng_.next_unit());
+    const long double drawn = std::round(mean + std::sqrt(mean) * static_cast<long double>(z));
+    skipped = drawn <= 0 ? 0 : static_cast<std::uint64_t>(drawn);
+  }
+  poisson_ns_ = end_ns;
+  return skipped;
 }
 
 }  // namespace poolbench

@@ -43,11 +43,19 @@ class ArrivalPlan {
   // The offset of the next arrival from the plan start; non-decreasing.
   std::chrono::nanoseconds next();
 
+  // Drops every arrival next() would yield before offset `t` and returns how many, in O(1)
+  // however many that is: a plan far behind an impossible rate is billions of arrivals overdue.
+  // Uniform: exact. Poisson: the count is drawn (exactly below a few dozen, from the normal
+  // approximation above) and, the process being memoryless, the next arrival is t plus a gap.
+  std::uint64_t skip_to(std::chrono::nanoseconds t);
+
  private:
   Arrival arrival_;
   double rate_;             // requests/s in total (uniform) or of this thread (poisson)
   std::uint64_t k_;         // uniform: index of the next arrival in the total plan
   std::uint64_t stride_;    // uniform: number of threads
+  long double uniform_ns(std::uint64_t k) const;
+
   long double poisson_ns_;  // poisson: time of the last arrival, nanoseconds
   SplitMix64 rng_;
 };

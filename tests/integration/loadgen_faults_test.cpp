@@ -247,7 +247,7 @@ TEST_F(LoadgenFaults, AbsurdFlagsAreRefusedAndAnImpossibleRateEndsReportedInvali
   // the rate was not achieved (instead of spinning on its schedule and buffering it all).
   testing::ServerProcess server({"--mode", "call-in-thread", "--work", "none"});
   const auto start = Clock::now();
-  EXPECT_EQ(run({"run", "--target", "127.0.0.1:" + std::to_string(server.port()), "--rate", "1e8",
+  EXPECT_EQ(run({"run", "--target", "127.0.0.1:" + std::to_string(server.port()), "--rate", "1e9",
                  "-c", "4", "--duration", "1s", "--warmup", "0s", "--timeout", "1s", "--json",
                  path("r.json"), "--quiet"},
                 30s),

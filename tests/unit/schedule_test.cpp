@@ -123,6 +123,53 @@ TEST(PoissonPlan, TheSeedMakesItReproducible) {
   EXPECT_TRUE(differs_by_thread);
 }
 
+TEST(UniformPlan, SkippingCountsExactlyWhatNextWouldHaveYielded) {
+  // An awkward rate and thread share, so the rounding next() uses is exercised at every bound.
+  for (const nanoseconds bound : {nanoseconds(0), nanoseconds(1), nanoseconds(999'999'999),
+                                  nanoseconds(1'000'000'000), nanoseconds(3'141'592'653)}) {
+    ArrivalPlan stepped(Arrival::kUniform, 3001, 1, 3, 1);
+    ArrivalPlan skipped(Arrival::kUniform, 3001, 1, 3, 1);
+    stepped.next();  // both start part-way through the plan
+    skipped.next();
+    std::uint64_t before = 0;
+    nanoseconds next = stepped.next();
+    for (; next < bound; next = stepped.next())
+      ++before;
+    EXPECT_EQ(skipped.skip_to(bound), before) << bound.count();
+    EXPECT_EQ(skipped.next(), next) << bound.count();
+    EXPECT_EQ(skipped.skip_to(bound), 0u) << "nothing is left before the bound twice";
+  }
+}
+
+TEST(UniformPlan, SkippingABillionOverdueArrivalsIsImmediate) {
+  ArrivalPlan plan(Arrival::kUniform, 1e9, 0, 1, 1);
+  EXPECT_EQ(plan.skip_to(nanoseconds(60'000'000'000)), 60'000'000'000u);
+  EXPECT_EQ(plan.next(), nanoseconds(60'000'000'000));
+}
+
+TEST(PoissonPlan, SkippingCountsAsManyArrivalsAsThePlanWouldHaveOnAverage) {
+  // Small (drawn one by one) and large (normal approximation) expected counts alike: the mean
+  // count over many skips is rate x span, its variance too, and the next arrival comes after.
+  for (const double expected : {3.0, 50.0, 1e4, 1e9}) {
+    ArrivalPlan plan(Arrival::kPoisson, expected, 0, 1, 7);  // rate `expected`/s, spans of 1 s
+    constexpr int kSkips = 2000;
+    double sum = 0;
+    double sum_sq = 0;
+    nanoseconds bound{0};
+    for (int i = 0; i < kSkips; ++i) {
+      bound += nanoseconds(1'000'000'000);
+      const auto count = static_cast<double>(plan.skip_to(bound));
+      sum += count;
+      sum_sq += count * count;
+    }
+    const double mean = sum / kSkips;
+    const double variance = sum_sq / kSkips - mean * mean;
+    EXPECT_NEAR(mean, expected, 5 * std::sqrt(expected / kSkips)) << expected;
+    EXPECT_NEAR(variance / expected, 1.0, 0.15) << expected;
+    EXPECT_GE(plan.next(), bound) << expected;
+  }
+}
+
 TEST(ArrivalNames, ParseAndPrint) {
   EXPECT_EQ(parse_arrival("uniform"), Arrival::kUniform);
   EXPECT_EQ(parse_arrival("constant"), Arrival::kUniform);
