@@ -11,7 +11,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "process.hpp"
+#include "loadgen_process.hpp"
 #include "server_process.hpp"
 
 namespace poolbench {
@@ -29,52 +29,7 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-class LoadgenFaults : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("poolbench-loadgen-faults-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  ChildProcess start(std::vector<std::string> args) {
-    args.insert(args.begin(), POOLBENCH_LOADGEN_BIN);
-    return ChildProcess::spawn(args,
-                               {.stdout_path = dir_ / "stdout", .stderr_path = dir_ / "stderr"});
-  }
-  // Waits (bounded) for a loadgen started with start() and returns its exit code.
-  int finish(ChildProcess& child, std::chrono::milliseconds limit) {
-    const auto status = child.wait_for(limit);
-    if (!status) {
-      ADD_FAILURE() << "loadgen did not finish within " << limit.count() << " ms";
-      return exit_code_of(child.stop(1s));
-    }
-    return exit_code_of(*status);
-  }
-  int run(std::vector<std::string> args, std::chrono::milliseconds limit = 30s) {
-    ChildProcess child = start(std::move(args));
-    return finish(child, limit);
-  }
-  std::string text(const std::string& name) const {
-    std::ifstream in(dir_ / name);
-    return {std::istreambuf_iterator<char>(in), {}};
-  }
-  json document(const std::string& name) const {
-    std::ifstream in(dir_ / name);
-    return json::parse(in);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_))
-      names.push_back(entry.path().filename().string());
-    return names;
-  }
-
-  fs::path dir_;
-};
+class LoadgenFaults : public testing::LoadgenTest {};
 
 TEST_F(LoadgenFaults, AServerSlowToStartIsWaitedForWithinTheConnectTimeout) {
   const std::uint16_t port = pick_free_port();

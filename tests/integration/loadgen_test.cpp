@@ -12,9 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,6 +23,7 @@
 
 #include "engine.hpp"
 #include "process.hpp"
+#include "loadgen_process.hpp"
 #include "result.hpp"
 #include "server_process.hpp"
 
@@ -355,43 +354,7 @@ TEST(ReferenceServer, OpenLoopStallShowsInResponseTimeButNotInServiceTime) {
 
 // --- the loadgen binary ------------------------------------------------------------------------
 
-class LoadgenBinary : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("poolbench-loadgen-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  ChildProcess start(std::vector<std::string> args) {
-    args.insert(args.begin(), POOLBENCH_LOADGEN_BIN);
-    return ChildProcess::spawn(args,
-                               {.stdout_path = dir_ / "stdout", .stderr_path = dir_ / "stderr"});
-  }
-  // Runs loadgen to completion (bounded) and returns its exit code.
-  int run(std::vector<std::string> args, std::chrono::milliseconds limit = 20s) {
-    ChildProcess child = start(std::move(args));
-    const auto status = child.wait_for(limit);
-    if (!status) {
-      ADD_FAILURE() << "loadgen did not finish within " << limit.count() << " ms";
-      return exit_code_of(child.stop(1s));
-    }
-    return exit_code_of(*status);
-  }
-  std::string text(const std::string& name) const {
-    std::ifstream in(dir_ / name);
-    return {std::istreambuf_iterator<char>(in), {}};
-  }
-  json document(const std::string& name) const {
-    std::ifstream in(dir_ / name);
-    return json::parse(in);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
-};
+class LoadgenBinary : public testing::LoadgenTest {};
 
 TEST_F(LoadgenBinary, AnUnreachableTargetIsOneLineAndExitCode2WithinTheConnectTimeout) {
   const std::uint16_t port = pick_free_port();  // nothing listens there
