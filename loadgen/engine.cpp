@@ -209,8 +209,8 @@ class Worker final : public ConnectionHandler {
     if (plan_) {
       take_plan_before(now + nanoseconds(1), [&](std::uint64_t count, bool measured, int) {
         if (!measured) return;
-        scheduled_ += count;
-        unfinished_ += count;
+        counts_.scheduled += count;
+        counts_.unfinished += count;
       });
     }
     check_drained(now);
@@ -227,7 +227,7 @@ class Worker final : public ConnectionHandler {
         const RequestSlot& request = table.slot(slot);
         if (request.state == SlotState::kFree || request.state == SlotState::kExpired) continue;
         if (request.measured) {
-          ++unfinished_;
+          ++counts_.unfinished;
           --measured_outstanding_;
         }
         table.expire(slot);  // no longer ours to count
@@ -277,16 +277,7 @@ class Worker final : public ConnectionHandler {
     return count;
   }
 
-  std::uint64_t scheduled_ = 0;
-  std::uint64_t completed_ = 0;
-  std::uint64_t timeouts_ = 0;
-  std::uint64_t unfinished_ = 0;
-  std::uint64_t late_sends_ = 0;
-  std::uint64_t requests_sent_ = 0;
-  ErrorCounts errors_;
-  Histogram response_ = make_histogram();
-  Histogram service_ = make_histogram();
-  Histogram lag_ = make_histogram();
+  RequestCounts counts_;
   Histogram half_response_[2] = {make_histogram(), make_histogram()};
   std::uint64_t half_count_[2] = {0, 0};
   TimePoint last_measured_reply_{};
@@ -295,7 +286,7 @@ class Worker final : public ConnectionHandler {
 
   void on_reply(Connection& connection, const ReplyMatch& match, TimePoint now) override {
     if (match.kind == ReplyMatch::Kind::kStray) {
-      if (started_ && now >= window_start_) errors_.add(match.error, 1, true);
+      if (started_ && now >= window_start_) counts_.errors.add(match.error, 1, true);
       interval_at(now).errors++;
       return;
     }
@@ -394,11 +385,11 @@ class Worker final : public ConnectionHandler {
   void create(Connection& connection, TimePoint intended) {
     const bool measured = is_measured(intended);
     connection.send(intended, measured);
-    ++requests_sent_;
+    ++counts_.requests_sent;
     ++in_system_;
     publish_in_system();
     if (measured) {
-      ++scheduled_;
+      ++counts_.scheduled;
       ++measured_outstanding_;
     }
   }
@@ -419,26 +410,26 @@ class Worker final : public ConnectionHandler {
     --measured_outstanding_;
     last_measured_reply_ = std::max(last_measured_reply_, now);
     if (ok) {
-      ++completed_;
+      ++counts_.completed;
       record_response(response_us);
-      service_.record(to_us(now - request.sent));
+      counts_.service_time.record(to_us(now - request.sent));
       const std::int64_t lag_us = to_us(request.sent - request.intended);
-      lag_.record(lag_us);
-      if (lag_us > kLateSendUs) ++late_sends_;
+      counts_.schedule_lag.record(lag_us);
+      if (lag_us > kLateSendUs) ++counts_.late_sends;
       record_half(request.intended, response_us);
     } else {
-      errors_.add(match.error, 1, false);
+      counts_.errors.add(match.error, 1, false);
     }
     check_drained(now);
   }
 
   void record_response(std::int64_t value_us) {
-    response_.record(value_us);
+    counts_.response_time.record(value_us);
     const std::int64_t expected = to_us(settings_.expected_interval);
     if (expected <= 0 || plan_) return;
     // HdrHistogram's recordValueWithExpectedInterval: closed loop only, opt-in.
     for (std::int64_t missing = value_us - expected; missing >= expected; missing -= expected) {
-      response_.record(missing);
+      counts_.response_time.record(missing);
     }
   }
 
@@ -469,11 +460,11 @@ class Worker final : public ConnectionHandler {
     interval.timeouts += count;
     interval.response.record_n(timeout_us, static_cast<std::int64_t>(count));
     if (!measured) return;
-    timeouts_ += count;
+    counts_.timeouts += count;
     if (count == 1) {
       record_response(timeout_us);
     } else {
-      response_.record_n(timeout_us, static_cast<std::int64_t>(count));  // open loop only
+      counts_.response_time.record_n(timeout_us, static_cast<std::int64_t>(count));  // open loop only
     }
     record_half_n(half, timeout_us, count);
     last_measured_reply_ = std::max(last_measured_reply_, now);
@@ -581,8 +572,8 @@ class Worker final : public ConnectionHandler {
       if (connection == nullptr) {
         if (open_count_ > 0) break;  // blocked: every connection is at depth
         if (is_measured(intended)) {
-          ++scheduled_;
-          errors_.add("no_connection", 1, false);
+          ++counts_.scheduled;
+          counts_.errors.add("no_connection", 1, false);
         }
         advance_plan();
         continue;
@@ -611,7 +602,7 @@ class Worker final : public ConnectionHandler {
   // Times out every request the plan intended before `end` without sending it.
   void time_out_plan_before(TimePoint end, TimePoint now) {
     take_plan_before(end, [&](std::uint64_t count, bool measured, int half) {
-      if (measured) scheduled_ += count;
+      if (measured) counts_.scheduled += count;
       count_timeouts(count, measured, half, now);
     });
   }
@@ -864,6 +855,19 @@ HostInfo host_info() {
     }
   }
   return host;
+}
+
+void RequestCounts::merge(const RequestCounts& other) {
+  scheduled += other.scheduled;
+  completed += other.completed;
+  timeouts += other.timeouts;
+  unfinished += other.unfinished;
+  late_sends += other.late_sends;
+  errors.merge(other.errors);
+  response_time.merge(other.response_time);
+  service_time.merge(other.service_time);
+  schedule_lag.merge(other.schedule_lag);
+  requests_sent += other.requests_sent;
 }
 
 void RunResult::finalize() {
@@ -1264,23 +1268,11 @@ RunResult run_load(const LoadSettings& requested, const RunHooks& hooks) {
   // Every worker thread is joined: their members are ours to read now.
   result.settings = settings;
   result.window_s = std::max(0.0, to_s(window_end - timeline.window_start));
-  result.response_time = make_histogram();
-  result.service_time = make_histogram();
-  result.schedule_lag = make_histogram();
   Histogram halves[2] = {make_histogram(), make_histogram()};
   TimePoint last_reply = timeline.window_start;
   for (auto& worker : set.workers) {
     const Worker& w = *worker;
-    result.scheduled += w.scheduled_;
-    result.completed += w.completed_;
-    result.timeouts += w.timeouts_;
-    result.unfinished += w.unfinished_;
-    result.late_sends += w.late_sends_;
-    result.requests_sent += w.requests_sent_;
-    result.errors.merge(w.errors_);
-    result.response_time.merge(w.response_);
-    result.service_time.merge(w.service_);
-    result.schedule_lag.merge(w.lag_);
+    result.merge(w.counts_);
     for (int h = 0; h < 2; ++h) {
       halves[h].merge(w.half_response_[h]);
     }

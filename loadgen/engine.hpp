@@ -151,13 +151,9 @@ struct HalfStats {
   std::int64_t p50_us = 0;
 };
 
-struct RunResult {
-  LoadSettings settings;   // as run (threads resolved)
-  std::string start_time;  // ISO 8601 UTC of t0
-  HostInfo host;
-  LoadModel model = LoadModel::kClosed;
-  RunEnd end = RunEnd::kComplete;
-
+// What the requests add up to: each generator thread keeps one, a run sums its threads', and
+// `loadgen merge` sums runs, all by merge().
+struct RequestCounts {
   // Counts of measured requests.
   std::uint64_t scheduled = 0;
   std::uint64_t completed = 0;
@@ -172,6 +168,18 @@ struct RunResult {
   Histogram service_time;
   Histogram schedule_lag;
 
+  std::uint64_t requests_sent = 0;  // all requests written, warm-up and drain included
+
+  void merge(const RequestCounts& other);
+};
+
+struct RunResult : RequestCounts {
+  LoadSettings settings;   // as run (threads resolved)
+  std::string start_time;  // ISO 8601 UTC of t0
+  HostInfo host;
+  LoadModel model = LoadModel::kClosed;
+  RunEnd end = RunEnd::kComplete;
+
   std::vector<IntervalStats> intervals;
   HalfStats first_half;
   HalfStats second_half;  // both zero when not assessed (closed loop stopped by --requests)
@@ -182,8 +190,7 @@ struct RunResult {
   std::uint64_t in_system_samples = 0;
 
   int threads = 0;
-  double cpu_s = 0;                 // generator CPU (user + system), t0 -> end
-  std::uint64_t requests_sent = 0;  // all requests written, warm-up and drain included
+  double cpu_s = 0;  // generator CPU (user + system), t0 -> end
 
   // Derived by run_load() (see finalize()).
   double throughput_rps = 0;  // completed / window_s

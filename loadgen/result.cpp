@@ -441,17 +441,8 @@ json merge_runs(const std::vector<json>& runs, const std::vector<std::string>& n
       merged = std::move(r);
       continue;
     }
-    merged.scheduled += r.scheduled;
-    merged.completed += r.completed;
-    merged.timeouts += r.timeouts;
-    merged.unfinished += r.unfinished;
-    merged.late_sends += r.late_sends;
-    merged.errors.merge(r.errors);
-    merged.response_time.merge(r.response_time);
-    merged.service_time.merge(r.service_time);
-    merged.schedule_lag.merge(r.schedule_lag);
+    merged.merge(r);
     merged.cpu_s += r.cpu_s;
-    merged.requests_sent += r.requests_sent;
     merged.in_system_samples += r.in_system_samples;
     if (r.end != RunEnd::kComplete) merged.end = r.end;
     if (options.concurrent) {
