@@ -315,7 +315,9 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
       "records the queueing model's prediction and the measured/predicted ratios.\n\n"
       "Writes under --out: <mode>-pool<N>.json per point (poolbench.run/1 + server +\n"
       "model_prediction), <mode>-pool<N>.server.log, and sweep.json (poolbench.sweep/1) with\n"
-      "every point. A point whose server fails is marked failed and the sweep goes on.");
+      "every point. A point whose server fails is marked failed and the sweep goes on.\n\n"
+      "With --running it starts no server: it resizes one running reference_server between\n"
+      "points through its admin endpoint, so the grid is that server's mode x --pool-sizes.");
   poolbench::add_load_options(*sweep.app, sweep.settings.load);
   const std::string grid = "Grid";
   sweep.app->add_option("--modes", sweep.settings.modes, "Modes to run, comma-separated")
@@ -353,6 +355,20 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
                  "(stage decomposition, queue depth)")
       ->group(grid);
   sweep.app
+      ->add_option("--running", sweep.settings.running_server_admin,
+                   "Sweep a server that is already running instead of starting one per point: "
+                   "its admin URL (reference_server --admin-port, e.g. http://127.0.0.1:9091). "
+                   "The load goes to --target; the pool is resized before each point "
+                   "(POST /pool?size=N) and put back to its size at the end; the mode and work "
+                   "are the server's own (GET /stats), and /stats is sampled as --admin does")
+      ->excludes("--server-cmd")
+      ->excludes("--modes")
+      ->excludes("--work")
+      ->excludes("--admin")
+      ->excludes("--server-start-timeout")
+      ->excludes("--server-stop-grace")
+      ->group(grid);
+  sweep.app
       ->add_flag("--no-calibrate", sweep.no_calibrate,
                  "Predict with the work spec's nominal service time instead of S_eff "
                  "measured first with one connection and one worker")
@@ -371,7 +387,9 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
       "  loadgen sweep -c 32 --duration 5s --modes inline,call-in-thread --pool-sizes 1,4,16 \\\n"
       "      --work sleep:10ms --out results/demo\n"
       "  loadgen sweep --server-cmd \"/usr/bin/python3 scripts/twisted_server.py --port {port} \\\n"
-      "      --mode {mode} --pool-size {pool} --work {work}\" --out results/twisted");
+      "      --mode {mode} --pool-size {pool} --work {work}\" --out results/twisted\n"
+      "  loadgen sweep --running http://127.0.0.1:9091 --target 127.0.0.1:9090 \\\n"
+      "      --pool-sizes 1,4,16 --out results/resized");
 }
 
 int sweep_command(SweepCommand& sweep) {
@@ -423,10 +441,7 @@ int sweep_command(SweepCommand& sweep) {
   poolbench::SweepOutcome outcome;
   try {
     outcome = poolbench::run_sweep(sweep.settings, hooks);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "loadgen sweep: " << e.what() << "\n";
-    return kExitUsage;
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // bad settings, an unusable --out or --running
     std::cerr << "loadgen sweep: " << e.what() << "\n";
     return kExitUsage;
   }

@@ -58,76 +58,19 @@ void add_ratios(json& prediction, const json& run) {
   }
 }
 
-// Runs one point: starts the server, waits until it accepts, runs the load, stops the server.
-// Returns the point's sweep.json entry: status ok|failed|interrupted, reason, and the run
-// document with its "server" record (no model: the caller adds it).
+// Runs one point: starts the server, waits until it accepts, runs the load, stops the server;
+// or, against a running server, resizes its pool and runs the load. Returns the point's
+// sweep.json entry: status ok|failed|interrupted, reason, and the run document with its
+// "server" record (no model: the caller adds it).
 class PointRunner {
  public:
   PointRunner(const SweepSettings& settings, const std::vector<std::string>& command,
-              const std::string& host, const RunHooks& hooks)
-      : settings_(settings), command_(command), host_(host), hooks_(hooks) {}
+              const std::string& host, const std::optional<AdminUrl>& running,
+              const RunHooks& hooks)
+      : settings_(settings), command_(command), host_(host), running_(running), hooks_(hooks) {}
 
-  json run(const SweepPoint& point, LoadSettings load) const {
-    const auto log_path = settings_.out_dir / (point.name + ".server.log");
-    json entry = {{"mode", point.mode}, {"pool_size", point.pool_size},
-                  {"status", "ok"},     {"reason", nullptr},
-                  {"file", nullptr},    {"result", nullptr}};
-    const std::uint16_t port = pick_free_port();
-    const std::uint16_t admin_port = settings_.admin ? pick_free_port() : 0;
-    const auto argv =
-        substitute_placeholders(command_, {{"{port}", std::to_string(port)},
-                                           {"{mode}", point.mode},
-                                           {"{pool}", std::to_string(point.pool_size)},
-                                           {"{work}", settings_.work},
-                                           {"{admin_port}", std::to_string(admin_port)}});
-    json server = server_record(point, settings_.work, argv, log_path);
-    std::optional<ChildProcess> process;
-    try {
-      process.emplace(
-          ChildProcess::spawn(argv, {.stdout_path = log_path, .stderr_path = log_path}));
-      wait_until_accepting(*process, host_, port, settings_.server_start_timeout);
-      const std::string bracketed =
-          host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
-      load.target = bracketed + ":" + std::to_string(port);
-      // With --admin: the server's view, sampled as `loadgen run --admin` does.
-      std::optional<AdminSampler> sampler;
-      RunHooks hooks = hooks_;
-      if (settings_.admin) {
-        sampler.emplace(parse_admin_url(bracketed + ":" + std::to_string(admin_port)));
-        sampler->sample(0, "start");
-        hooks.on_interval = [this, &sampler](const IntervalStats& interval) {
-          if (hooks_.on_interval) hooks_.on_interval(interval);
-          sampler->on_interval(interval);
-        };
-      }
-      const RunResult result = run_load(load, hooks);
-      json server_stats;
-      if (sampler) {
-        const double end_s = result.intervals.empty() ? 0.0
-                                                      : result.intervals.back().start_s +
-                                                            result.intervals.back().length_s;
-        sampler->sample(end_s, "end");
-        server_stats = sampler->finish();
-      }
-      if (result.end == RunEnd::kInterrupted) {
-        entry["status"] = "interrupted";
-      } else if (result.end == RunEnd::kConnectionsLost) {
-        entry["status"] = "failed";
-        entry["reason"] = "the server closed every connection mid-run";
-      }
-      record_exit(server, process->stop(settings_.server_stop_grace));
-      json run = to_json(result);
-      run["server"] = std::move(server);
-      if (!server_stats.is_null()) run["server_stats"] = std::move(server_stats);
-      entry["result"] = std::move(run);
-    } catch (const std::exception& failure) {
-      entry["status"] = "failed";
-      entry["reason"] = (process && !process->running() ? "server did not start: " : "") +
-                        std::string(failure.what());
-      if (process) record_exit(server, process->stop(settings_.server_stop_grace));
-      entry["server"] = std::move(server);
-    }
-    return entry;
+  json run(const SweepPoint& point, const LoadSettings& load) const {
+    return running_ ? run_resized(point, load) : run_started(point, load);
   }
 
   // S_eff, as METHODOLOGY.md asks: the response time of one connection against one worker is
@@ -168,9 +111,101 @@ class PointRunner {
   }
 
  private:
+  static json new_entry(const SweepPoint& point) {
+    return {{"mode", point.mode}, {"pool_size", point.pool_size},
+            {"status", "ok"},     {"reason", nullptr},
+            {"file", nullptr},    {"result", nullptr}};
+  }
+
+  json run_started(const SweepPoint& point, LoadSettings load) const {
+    const auto log_path = settings_.out_dir / (point.name + ".server.log");
+    json entry = new_entry(point);
+    const std::uint16_t port = pick_free_port();
+    const std::uint16_t admin_port = settings_.admin ? pick_free_port() : 0;
+    const auto argv =
+        substitute_placeholders(command_, {{"{port}", std::to_string(port)},
+                                           {"{mode}", point.mode},
+                                           {"{pool}", std::to_string(point.pool_size)},
+                                           {"{work}", settings_.work},
+                                           {"{admin_port}", std::to_string(admin_port)}});
+    json server = server_record(point, settings_.work, argv, log_path);
+    std::optional<ChildProcess> process;
+    try {
+      process.emplace(
+          ChildProcess::spawn(argv, {.stdout_path = log_path, .stderr_path = log_path}));
+      wait_until_accepting(*process, host_, port, settings_.server_start_timeout);
+      const std::string bracketed =
+          host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
+      load.target = bracketed + ":" + std::to_string(port);
+      std::optional<AdminUrl> admin;
+      if (settings_.admin) admin = parse_admin_url(bracketed + ":" + std::to_string(admin_port));
+      json run = measure(entry, load, admin);
+      record_exit(server, process->stop(settings_.server_stop_grace));
+      run["server"] = std::move(server);
+      entry["result"] = std::move(run);
+    } catch (const std::exception& failure) {
+      entry["status"] = "failed";
+      entry["reason"] = (process && !process->running() ? "server did not start: " : "") +
+                        std::string(failure.what());
+      if (process) record_exit(server, process->stop(settings_.server_stop_grace));
+      entry["server"] = std::move(server);
+    }
+    return entry;
+  }
+
+  json run_resized(const SweepPoint& point, const LoadSettings& load) const {
+    json entry = new_entry(point);
+    json server = {{"mode", point.mode},   {"pool_size", point.pool_size},
+                   {"work", settings_.work}, {"running", running_->text},
+                   {"exit_status", nullptr}, {"exit", nullptr}};
+    try {
+      resize_server_pool(*running_, point.pool_size);
+      json run = measure(entry, load, running_);
+      run["server"] = std::move(server);
+      entry["result"] = std::move(run);
+    } catch (const std::exception& failure) {
+      entry["status"] = "failed";
+      entry["reason"] = failure.what();
+      entry["server"] = std::move(server);
+    }
+    return entry;
+  }
+
+  // Runs the load (sampling the server's /stats at `admin`, if given, as `loadgen run --admin`
+  // does), marks `entry` interrupted or failed as the run ended, and returns the run document.
+  json measure(json& entry, const LoadSettings& load, const std::optional<AdminUrl>& admin) const {
+    std::optional<AdminSampler> sampler;
+    RunHooks hooks = hooks_;
+    if (admin) {
+      sampler.emplace(*admin);
+      sampler->sample(0, "start");
+      hooks.on_interval = [this, &sampler](const IntervalStats& interval) {
+        if (hooks_.on_interval) hooks_.on_interval(interval);
+        sampler->on_interval(interval);
+      };
+    }
+    const RunResult result = run_load(load, hooks);
+    json run = to_json(result);
+    if (sampler) {
+      const double end_s = result.intervals.empty() ? 0.0
+                                                    : result.intervals.back().start_s +
+                                                          result.intervals.back().length_s;
+      sampler->sample(end_s, "end");
+      run["server_stats"] = sampler->finish();
+    }
+    if (result.end == RunEnd::kInterrupted) {
+      entry["status"] = "interrupted";
+    } else if (result.end == RunEnd::kConnectionsLost) {
+      entry["status"] = "failed";
+      entry["reason"] = "the server closed every connection mid-run";
+    }
+    return run;
+  }
+
   const SweepSettings& settings_;
   const std::vector<std::string>& command_;
   const std::string& host_;
+  const std::optional<AdminUrl>& running_;
   const RunHooks& hooks_;
 };
 
@@ -262,7 +297,24 @@ json model_prediction(const LoadSettings& load, std::string_view work, std::stri
   return prediction;
 }
 
-SweepOutcome run_sweep(const SweepSettings& settings, const SweepHooks& hooks) {
+SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) {
+  SweepSettings settings = requested;
+  // A running server: its mode and work are what it reports, and the pool size it has now is
+  // put back when the sweep ends.
+  std::optional<AdminUrl> running;
+  std::optional<int> original_pool_size;
+  if (!settings.running_server_admin.empty()) {
+    running = parse_admin_url(settings.running_server_admin);
+    const json stats = fetch_server_stats(*running);
+    if (!stats.contains("mode") || !stats.contains("work") || !stats.contains("pool")) {
+      throw std::runtime_error(running->text +
+                               "/stats does not say the server's mode, work and pool size: is "
+                               "it reference_server's admin endpoint?");
+    }
+    settings.modes = {stats["mode"].get<std::string>()};
+    settings.work = stats["work"].get<std::string>();
+    original_pool_size = stats["pool"]["size"].get<int>();
+  }
   if (settings.modes.empty()) throw std::invalid_argument("--modes is empty");
   if (settings.pool_sizes.empty()) throw std::invalid_argument("--pool-sizes is empty");
   for (const auto& mode : settings.modes) {
@@ -277,7 +329,7 @@ SweepOutcome run_sweep(const SweepSettings& settings, const SweepHooks& hooks) {
   WorkSpec::parse(settings.work);  // reject a bad --work before starting anything
   auto command = split_command(settings.server_command.empty() ? default_server_command()
                                                                : settings.server_command);
-  if (settings.admin &&
+  if (settings.admin && !running &&
       std::find(command.begin(), command.end(), "{admin_port}") == command.end()) {
     if (!settings.server_command.empty()) {
       throw std::invalid_argument(
@@ -304,7 +356,7 @@ SweepOutcome run_sweep(const SweepSettings& settings, const SweepHooks& hooks) {
   }
 
   SweepOutcome outcome;
-  const PointRunner runner{settings, command, host, hooks.run};
+  const PointRunner runner{settings, command, host, running, hooks.run};
   json calibration = nullptr;
   std::optional<double> service_time_us;
   const WorkSpec work = WorkSpec::parse(settings.work);
@@ -341,16 +393,35 @@ SweepOutcome run_sweep(const SweepSettings& settings, const SweepHooks& hooks) {
     points.push_back(std::move(entry));
   }
 
+  json restored = nullptr;
+  if (original_pool_size) {
+    try {
+      resize_server_pool(*running, *original_pool_size);
+      restored = *original_pool_size;
+    } catch (const std::exception& failure) {
+      std::fprintf(stderr, "loadgen sweep: could not restore the pool size %d: %s\n",
+                   *original_pool_size, failure.what());
+    }
+  }
+
   outcome.document = {
       {"schema", kSweepSchema},
       {"config",
        {{"argv", settings.argv},
         {"modes", settings.modes},
         {"pool_sizes", settings.pool_sizes},
-        {"server_command",
-         settings.server_command.empty() ? default_server_command() : settings.server_command},
+        {"server_command", running ? json(nullptr)
+                           : settings.server_command.empty()
+                               ? json(default_server_command())
+                               : json(settings.server_command)},
+        {"running_server",
+         running ? json{{"admin", running->text},
+                        {"target", settings.load.target},
+                        {"original_pool_size", *original_pool_size},
+                        {"restored_pool_size", restored}}
+                 : json(nullptr)},
         {"work", settings.work},
-        {"admin", settings.admin},
+        {"admin", settings.admin || running.has_value()},
         {"target_host", host}}},
       {"calibration", std::move(calibration)},
       {"complete", !outcome.interrupted},

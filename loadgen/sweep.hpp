@@ -1,7 +1,8 @@
 // The sweep: the project's main job. For every (mode, pool size) point of a grid it starts a
 // server from a command template, waits until it accepts, drives the same load at it
 // (run_load), stops it (SIGTERM, SIGKILL after a grace period), and records the run, the
-// server's exit status and, for sleep work, what queueing theory predicts.
+// server's exit status and, for sleep work, what queueing theory predicts. Or, given a running
+// server's admin endpoint, it resizes that one server between points (its mode is fixed).
 //
 // Output under the out directory: one run document per point (<mode>-pool<N>.json, schema
 // poolbench.run/1 plus "server" and "model_prediction"), the server's log per point
@@ -50,6 +51,11 @@ struct SweepSettings {
   // --admin-port) and the sweep samples its GET /stats every interval into the point's
   // "server_stats", as `loadgen run --admin` does (results/README.md).
   bool admin = false;
+  // A server already running instead of one started per point: its admin endpoint
+  // (http://HOST:PORT). The sweep takes the mode and work from its GET /stats, resizes its pool
+  // before each point (POST /pool?size=N), samples /stats as `admin` does, and puts the pool
+  // size it found back at the end. The load goes to load.target. server_command is unused.
+  std::string running_server_admin;
   std::vector<std::string> argv;  // the exact command line, for the record
 };
 

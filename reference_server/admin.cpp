@@ -246,6 +246,7 @@ std::string AdminServer::stats_json() const {
   const json doc = {
       {"schema", "poolbench.stats/1"},
       {"mode", std::string(to_string(sources_.mode))},
+      {"work", sources_.work},
       {"uptime_s", uptime},
       {"pool",
        {{"size", pool.max_threads},

@@ -47,6 +47,7 @@ class AdminServer {
     ThreadPool& pool;
     const Server& server;
     Mode mode;
+    std::string work;  // the work spec, as WorkSpec::to_string() writes it
     const StageHistograms* stages;
     StageClock::time_point started;
   };

@@ -368,7 +368,7 @@ int run_server(const ServerConfig& config) {
   Server server(reactor, dispatcher, config);
   std::optional<AdminServer> admin;
   if (config.admin_port) {
-    admin.emplace(AdminServer::Sources{reactor, pool, server, config.mode,
+    admin.emplace(AdminServer::Sources{reactor, pool, server, config.mode, config.work.to_string(),
                                        stages ? &*stages : nullptr, started},
                   config.admin_bind_address, *config.admin_port);
   }

@@ -157,6 +157,7 @@ TEST(Admin, StatsHasEveryFieldWithItsType) {
   const json doc = stats(server.admin_port());
   EXPECT_EQ(doc["schema"], "poolbench.stats/1");
   EXPECT_EQ(doc["mode"], "defer-to-thread");
+  EXPECT_EQ(doc["work"], "none");
   EXPECT_TRUE(doc["uptime_s"].is_number());
   for (const char* key : {"size", "threads", "idle", "busy", "queued", "peak_queued",
                           "threads_created", "tasks_completed", "rejected"}) {

@@ -1,4 +1,5 @@
-// `loadgen sweep` for real: it starts real reference_server processes and writes its files.
+// `loadgen sweep` for real: it starts real reference_server processes (or resizes a running
+// one) and writes its files.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "process.hpp"
+#include "server_process.hpp"
 
 namespace poolbench {
 namespace {
@@ -87,10 +89,60 @@ TEST(Sweep, APointWhoseServerCannotStartIsMarkedFailedAndTheSweepGoesOn) {
   EXPECT_EQ(doc["failed_points"], 2);
 }
 
+TEST(Sweep, ARunningServerIsResizedBetweenPointsAndItsPoolSizePutBack) {
+  const auto admin_port_file = std::filesystem::temp_directory_path() /
+                               ("poolbench-sweep-running-" + std::to_string(::getpid()));
+  testing::ServerProcess server({"--mode", "defer-to-thread", "--pool-size", "3", "--work",
+                                 "sleep:10ms", "--admin-port", "0", "--admin-port-file",
+                                 admin_port_file.string()});
+  const auto admin_port =
+      wait_for_port_file(server.process(), admin_port_file, std::chrono::seconds(10));
+  std::filesystem::remove(admin_port_file);
+  const std::string admin = "http://127.0.0.1:" + std::to_string(admin_port);
+  const auto sweep = run_sweep_process(
+      "running", {"--running", admin, "--target", "127.0.0.1:" + std::to_string(server.port()),
+                  "--pool-sizes", "1,4", "--connections", "8", "--duration", "1s", "--warmup",
+                  "0.25s", "--interval", "250ms"});
+  ASSERT_EQ(sweep.exit_code, 0);
+  const json doc = read_json(sweep.out / "sweep.json");
+  const json& running = doc["config"]["running_server"];
+  EXPECT_EQ(running["admin"], admin);
+  EXPECT_EQ(running["original_pool_size"], 3);
+  EXPECT_EQ(running["restored_pool_size"], 3);
+  EXPECT_EQ(doc["config"]["modes"], json::array({"defer-to-thread"}));  // the server's own
+  EXPECT_EQ(doc["config"]["work"], "sleep:10ms");
+  ASSERT_EQ(doc["calibration"]["status"], "ok") << doc["calibration"].dump();
+  ASSERT_EQ(doc["points"].size(), 2u);
+  double throughput[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    const json& point = doc["points"][i];
+    ASSERT_EQ(point["status"], "ok") << point.dump();
+    const json run = read_json(sweep.out / point["file"].get<std::string>());
+    EXPECT_EQ(run["server"]["running"], admin);
+    // The server's own view: every sample during the load shows the point's pool size.
+    for (const json& sample : run["server_stats"]["samples"]) {
+      EXPECT_EQ(sample["pool_size"], point["pool_size"]) << sample.dump();
+    }
+    EXPECT_TRUE(run["accounting_ok"].get<bool>());
+    throughput[i] = run["throughput_rps"].get<double>();
+  }
+  // A model fact, not a speed: 8 connections of 10 ms sleeps make 4 workers about 4x one.
+  EXPECT_GT(throughput[1] / throughput[0], 2.5);
+  EXPECT_LT(throughput[1] / throughput[0], 5.0);
+  // One server process all along (ServerProcess checks it drains and exits 0 at the end).
+  EXPECT_TRUE(server.process().running());
+}
+
 TEST(Sweep, BadFlagsExitTwo) {
   EXPECT_EQ(run_sweep_process("bad-mode", {"--modes", "threaded"}).exit_code, 2);
   EXPECT_EQ(run_sweep_process("bad-work", {"--work", "sleep:forever"}).exit_code, 2);
   EXPECT_EQ(run_sweep_process("bad-pool", {"--pool-sizes", "0"}).exit_code, 2);
+  // --running: nothing listening there, or together with flags that start servers.
+  const std::string nowhere = "http://127.0.0.1:" + std::to_string(pick_free_port());
+  EXPECT_EQ(run_sweep_process("running-nowhere", {"--running", nowhere}).exit_code, 2);
+  EXPECT_EQ(
+      run_sweep_process("running-and-modes", {"--running", nowhere, "--modes", "inline"}).exit_code,
+      2);
 }
 
 }  // namespace
