@@ -464,7 +464,8 @@ class Worker final : public ConnectionHandler {
     if (count == 1) {
       record_response(timeout_us);
     } else {
-      counts_.response_time.record_n(timeout_us, static_cast<std::int64_t>(count));  // open loop only
+      counts_.response_time.record_n(timeout_us,
+                                     static_cast<std::int64_t>(count));  // open loop only
     }
     record_half_n(half, timeout_us, count);
     last_measured_reply_ = std::max(last_measured_reply_, now);

@@ -65,8 +65,10 @@ std::uint64_t ArrivalPlan::skip_to(std::chrono::nanoseconds t) {
     // against the very rounding next() uses.
     const long double estimate = std::ceil(end_ns * static_cast<long double>(rate_) / 1e9L);
     std::uint64_t first = estimate <= 0 ? 0 : static_cast<std::uint64_t>(estimate);
-    while (first > 0 && uniform_ns(first - 1) >= end_ns) --first;
-    while (uniform_ns(first) < end_ns) ++first;
+    while (first > 0 && uniform_ns(first - 1) >= end_ns)
+      --first;
+    while (uniform_ns(first) < end_ns)
+      ++first;
     if (first <= k_) return 0;
     const std::uint64_t skipped = (first - k_ + stride_ - 1) / stride_;
     k_ += skipped * stride_;

@@ -50,12 +50,12 @@ class ArrivalPlan {
   std::uint64_t skip_to(std::chrono::nanoseconds t);
 
  private:
+  long double uniform_ns(std::uint64_t k) const;
+
   Arrival arrival_;
   double rate_;             // requests/s in total (uniform) or of this thread (poisson)
   std::uint64_t k_;         // uniform: index of the next arrival in the total plan
   std::uint64_t stride_;    // uniform: number of threads
-  long double uniform_ns(std::uint64_t k) const;
-
   long double poisson_ns_;  // poisson: time of the last arrival, nanoseconds
   SplitMix64 rng_;
 };

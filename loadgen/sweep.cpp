@@ -155,7 +155,7 @@ class PointRunner {
 
   json run_resized(const SweepPoint& point, const LoadSettings& load) const {
     json entry = new_entry(point);
-    json server = {{"mode", point.mode},   {"pool_size", point.pool_size},
+    json server = {{"mode", point.mode},     {"pool_size", point.pool_size},
                    {"work", settings_.work}, {"running", running_->text},
                    {"exit_status", nullptr}, {"exit", nullptr}};
     try {
@@ -187,9 +187,9 @@ class PointRunner {
     const RunResult result = run_load(load, hooks);
     json run = to_json(result);
     if (sampler) {
-      const double end_s = result.intervals.empty() ? 0.0
-                                                    : result.intervals.back().start_s +
-                                                          result.intervals.back().length_s;
+      const double end_s = result.intervals.empty()
+                               ? 0.0
+                               : result.intervals.back().start_s + result.intervals.back().length_s;
       sampler->sample(end_s, "end");
       run["server_stats"] = sampler->finish();
     }
@@ -404,29 +404,31 @@ SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) 
     }
   }
 
-  outcome.document = {
-      {"schema", kSweepSchema},
-      {"config",
-       {{"argv", settings.argv},
-        {"modes", settings.modes},
-        {"pool_sizes", settings.pool_sizes},
-        {"server_command", running ? json(nullptr)
-                           : settings.server_command.empty()
-                               ? json(default_server_command())
-                               : json(settings.server_command)},
-        {"running_server",
-         running ? json{{"admin", running->text},
-                        {"target", settings.load.target},
-                        {"original_pool_size", *original_pool_size},
-                        {"restored_pool_size", restored}}
-                 : json(nullptr)},
-        {"work", settings.work},
-        {"admin", settings.admin || running.has_value()},
-        {"target_host", host}}},
-      {"calibration", std::move(calibration)},
-      {"complete", !outcome.interrupted},
-      {"failed_points", outcome.failed_points},
-      {"points", std::move(points)}};
+  json server_command = nullptr;
+  json running_server = nullptr;
+  if (running) {
+    running_server = {{"admin", running->text},
+                      {"target", settings.load.target},
+                      {"original_pool_size", *original_pool_size},
+                      {"restored_pool_size", restored}};
+  } else {
+    server_command =
+        settings.server_command.empty() ? default_server_command() : settings.server_command;
+  }
+  outcome.document = {{"schema", kSweepSchema},
+                      {"config",
+                       {{"argv", settings.argv},
+                        {"modes", settings.modes},
+                        {"pool_sizes", settings.pool_sizes},
+                        {"server_command", server_command},
+                        {"running_server", running_server},
+                        {"work", settings.work},
+                        {"admin", settings.admin || running.has_value()},
+                        {"target_host", host}}},
+                      {"calibration", std::move(calibration)},
+                      {"complete", !outcome.interrupted},
+                      {"failed_points", outcome.failed_points},
+                      {"points", std::move(points)}};
   write_json_atomically(settings.out_dir / "sweep.json", outcome.document);
   return outcome;
 }

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -335,12 +336,16 @@ void sigterm_under_load(const std::string& mode, const std::string& drain_timeou
   std::vector<std::unique_ptr<LineClient>> clients;
   for (int c = 0; c < kConnections; ++c) {
     clients.push_back(std::make_unique<LineClient>(server.port(), 30s));
+    clients.back()->send_line("hello");  // accepted and served before the load
+    ASSERT_EQ(clients.back()->read_line(), "ack:hello");
+  }
+  for (int c = 0; c < kConnections; ++c) {
     std::string batch;
     for (int i = 0; i < kPerConnection; ++i)
       batch += std::to_string(c) + "-" + std::to_string(i) + "\r\n";
-    clients.back()->send(batch);
+    clients[c]->send(batch);
   }
-  std::this_thread::sleep_for(100ms);  // read, dispatched, a few done
+  std::this_thread::sleep_for(100ms);  // read (most or all of it), dispatched, a few done
   server.process().send_signal(SIGTERM);
   std::map<std::string, int> per_id;
   std::size_t malformed = 0;
@@ -358,14 +363,22 @@ void sigterm_under_load(const std::string& mode, const std::string& drain_timeou
     EXPECT_LT(std::stoi(id.substr(dash + 1)), kPerConnection);
     ++answered;
   }
-  if (expect_all_answered) {
-    EXPECT_EQ(answered, std::size_t{kConnections * kPerConnection});
-  }
   const auto status = server.process().wait_for(30s);
   ASSERT_TRUE(status.has_value());
-  EXPECT_EQ(exit_code_of(*status), 0) << server.stderr_text();
-  std::printf("[ figures  ] %s, drain %s: %zu of %d answered\n", mode.c_str(),
-              drain_timeout.c_str(), answered, kConnections * kPerConnection);
+  const std::string log = server.stderr_text();
+  EXPECT_EQ(exit_code_of(*status), 0) << log;
+  // What the server read before it stopped reading, from its last line ("stopped: N requests"),
+  // less the hellos: the promise covers every request read, not every request sent (a slow
+  // server, e.g. under a sanitizer, may not have read them all when the signal came).
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(log, match, std::regex("stopped[^:]*: ([0-9]+) requests"))) << log;
+  const std::size_t read = std::stoul(match[1]) - kConnections;
+  EXPECT_LE(answered, read);
+  if (expect_all_answered) {
+    EXPECT_EQ(answered, read) << log;
+  }
+  std::printf("[ figures  ] %s, drain %s: %zu of %zu read (%d sent) answered\n", mode.c_str(),
+              drain_timeout.c_str(), answered, read, kConnections * kPerConnection);
 }
 
 TEST_P(EveryMode, SigtermWithThousandsInFlightAnswersEachOnceOrClosesItsConnection) {

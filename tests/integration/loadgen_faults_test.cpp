@@ -17,8 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "process.hpp"
 #include "loadgen_process.hpp"
+#include "process.hpp"
 #include "server_process.hpp"
 
 namespace poolbench {

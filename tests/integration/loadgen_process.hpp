@@ -23,8 +23,8 @@ class LoadgenTest : public ::testing::Test {
   void SetUp() override {
     const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
     dir_ = std::filesystem::temp_directory_path() /
-           ("poolbench-" + std::string(test->test_suite_name()) + "-" +
-            std::to_string(::getpid()) + "-" + test->name());
+           ("poolbench-" + std::string(test->test_suite_name()) + "-" + std::to_string(::getpid()) +
+            "-" + test->name());
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }

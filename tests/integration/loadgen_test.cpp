@@ -22,8 +22,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine.hpp"
-#include "process.hpp"
 #include "loadgen_process.hpp"
+#include "process.hpp"
 #include "result.hpp"
 #include "server_process.hpp"
 

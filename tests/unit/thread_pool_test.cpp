@@ -72,9 +72,9 @@ bool eventually(const std::function<bool()>& condition) {
 }
 
 TEST(ThreadPool, StartsWithNoThreadAndCreatesOneWhenWorkArrives) {
+  Gate gate;  // declared before the pool, so it outlives the workers the pool joins
   ThreadPool pool(10);
   EXPECT_EQ(pool.stats().threads, 0u);
-  Gate gate;
   pool.submit([&] { gate.wait(); });
   ASSERT_TRUE(gate.await_waiting(1));
   EXPECT_EQ(pool.stats().threads, 1u);
@@ -93,8 +93,8 @@ TEST(ThreadPool, ReusesAnIdleWorkerInsteadOfCreatingOne) {
 }
 
 TEST(ThreadPool, NeverMoreThanMaxThreadsAndTheRestWaitsInTheBacklog) {
-  ThreadPool pool(10);
   Gate gate;
+  ThreadPool pool(10);
   for (int i = 0; i < 25; ++i)
     pool.submit([&] { gate.wait(); });
   ASSERT_TRUE(gate.await_waiting(10));
@@ -113,9 +113,9 @@ TEST(ThreadPool, NeverMoreThanMaxThreadsAndTheRestWaitsInTheBacklog) {
 }
 
 TEST(ThreadPool, BacklogRunsInFifoOrder) {
-  ThreadPool pool(1);
   Gate gate;
   StartOrder order;
+  ThreadPool pool(1);
   pool.submit([&] { gate.wait(); });
   ASSERT_TRUE(gate.await_waiting(1));
   for (int i = 0; i < 50; ++i)
@@ -131,9 +131,9 @@ TEST(ThreadPool, BacklogRunsInFifoOrder) {
 TEST(ThreadPool, RaisingMaxStartsWorkersForTheBacklogAndKeepsFifo) {
   // Twisted's own test case: pool 1, tasks 0..5 queued, suggestThreadPoolSize(4), then tasks
   // 100..102. Twisted starts [0, 100, 101, 102, 1, ...]; we start the backlog first.
-  ThreadPool pool(1);
   Gate gate;
   StartOrder order;
+  ThreadPool pool(1);
   for (int i = 0; i < 6; ++i) {
     pool.submit([&, i] {
       order.add(i);
@@ -165,8 +165,8 @@ TEST(ThreadPool, RaisingMaxStartsWorkersForTheBacklogAndKeepsFifo) {
 }
 
 TEST(ThreadPool, ShrinkingQuitsIdleWorkersAtOnce) {
-  ThreadPool pool(4);
   Gate gate;
+  ThreadPool pool(4);
   for (int i = 0; i < 4; ++i)
     pool.submit([&] { gate.wait(); });
   ASSERT_TRUE(gate.await_waiting(4));
@@ -182,8 +182,8 @@ TEST(ThreadPool, ShrinkingQuitsIdleWorkersAtOnce) {
 TEST(ThreadPool, ShrinkingLetsBusyWorkersDrainTheBacklogFirst) {
   // Twisted: 3 busy workers plus 3 backlogged tasks, max set to 1: all three finish the
   // backlog, then two of them exit.
-  ThreadPool pool(3);
   Gate gate;
+  ThreadPool pool(3);
   for (int i = 0; i < 6; ++i)
     pool.submit([&] { gate.wait(); });
   ASSERT_TRUE(gate.await_waiting(3));
@@ -197,8 +197,8 @@ TEST(ThreadPool, ShrinkingLetsBusyWorkersDrainTheBacklogFirst) {
 }
 
 TEST(ThreadPool, GrowingAgainAfterAShrinkKeepsTheBusyWorkers) {
-  ThreadPool pool(3);
   Gate gate;
+  ThreadPool pool(3);
   for (int i = 0; i < 3; ++i)
     pool.submit([&] { gate.wait(); });
   ASSERT_TRUE(gate.await_waiting(3));
@@ -210,8 +210,8 @@ TEST(ThreadPool, GrowingAgainAfterAShrinkKeepsTheBusyWorkers) {
 }
 
 TEST(ThreadPool, ABoundedBacklogRefusesWorkBeyondItsBound) {
-  ThreadPool pool(1, 2);
   Gate gate;
+  ThreadPool pool(1, 2);
   EXPECT_TRUE(pool.submit([&] { gate.wait(); }));
   ASSERT_TRUE(gate.await_waiting(1));
   EXPECT_TRUE(pool.submit([] {}));
@@ -222,8 +222,8 @@ TEST(ThreadPool, ABoundedBacklogRefusesWorkBeyondItsBound) {
 }
 
 TEST(ThreadPool, StopRunsTheBacklogToCompletionByDefault) {
-  ThreadPool pool(2);
   std::atomic<int> ran{0};
+  ThreadPool pool(2);
   for (int i = 0; i < 20; ++i) {
     pool.submit([&] {
       std::this_thread::sleep_for(1ms);
@@ -236,9 +236,9 @@ TEST(ThreadPool, StopRunsTheBacklogToCompletionByDefault) {
 }
 
 TEST(ThreadPool, StopCanDiscardTheBacklog) {
-  ThreadPool pool(1);
   Gate gate;
   std::atomic<int> ran{0};
+  ThreadPool pool(1);
   pool.submit([&] { gate.wait(); });
   ASSERT_TRUE(gate.await_waiting(1));
   for (int i = 0; i < 5; ++i)
@@ -253,17 +253,17 @@ TEST(ThreadPool, StopCanDiscardTheBacklog) {
 }
 
 TEST(ThreadPool, ATaskThatThrowsDoesNotKillItsWorker) {
+  std::atomic<bool> ran{false};
   ThreadPool pool(1);
   pool.submit([] { throw std::runtime_error("boom"); });
-  std::atomic<bool> ran{false};
   pool.submit([&] { ran = true; });
   ASSERT_TRUE(eventually([&] { return ran.load(); }));
   EXPECT_EQ(pool.stats().threads_created, 1u);
 }
 
 TEST(ThreadPool, SizeZeroKeepsEverythingInTheBacklogUntilGrown) {
-  ThreadPool pool(0);
   std::atomic<int> ran{0};
+  ThreadPool pool(0);
   for (int i = 0; i < 3; ++i)
     pool.submit([&] { ++ran; });
   EXPECT_EQ(pool.stats().threads, 0u);
@@ -277,10 +277,10 @@ TEST(ThreadPool, SizeZeroKeepsEverythingInTheBacklogUntilGrown) {
 // asked for, and the pool ends at the last size asked with everything done.
 TEST(ThreadPool, ResizingWhileSaturatedLosesAndDuplicatesNothing) {
   constexpr int kProducers = 4, kTasksEach = 5000;
-  ThreadPool pool(4);
   std::vector<std::atomic<int>> runs(kProducers * kTasksEach);
   std::atomic<bool> producing{true};
   std::atomic<std::size_t> most_threads{0};
+  ThreadPool pool(4);
   std::thread resizer([&] {
     std::size_t size = 0;
     while (producing) {
