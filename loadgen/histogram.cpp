@@ -596,8 +596,11 @@ Histogram Histogram::decode_v2(std::string_view bytes) {
   int64_t index = 0;
   while (pos < payload.size()) {
     const int64_t count = get_zigzag(payload, pos);
-    const int64_t run = count < 0 ? -count : 1;  // a negative count is a run of zeros
-    if (count == std::numeric_limits<int64_t>::min() || run > histogram.counts_length_ - index) {
+    // A negative count is a run of zeros (and the most negative one has no positive twin).
+    const int64_t run = count == std::numeric_limits<int64_t>::min() ? histogram.counts_length_ + 1
+                        : count < 0                                  ? -count
+                                                                     : 1;
+    if (run > histogram.counts_length_ - index) {
       throw std::invalid_argument("histogram V2: more counts than the histogram's " +
                                   std::to_string(histogram.counts_length_) + " bins");
     }

@@ -364,6 +364,8 @@ TEST(Histogram, RejectsMalformedV2) {
   for (int i = 0; i < 2; ++i)
     big_counts += "\xfe" + std::string(8, '\xff');  // INT64_MAX each
   rejects_raw(make_v2(0x1c849313, 18, 3, 1, 1000, big_counts), "total overflow");
+  // The zigzag count INT64_MIN, a zero run with no positive length (found by fuzz_histogram_v2).
+  rejects_raw(make_v2(0x1c849313, 9, 3, 1, 1000, std::string(9, '\xff')), "INT64_MIN run");
   // A corrupt zlib stream.
   std::string corrupt = make_v2(0x1c849313, 1, 3, 1, 1000, "\x02");
   corrupt[10] = static_cast<char>(corrupt[10] ^ 0x5a);
