@@ -9,11 +9,10 @@
 #include <fstream>
 #include <map>
 #include <random>
-#include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "documented_schema.hpp"
 #include "result.hpp"
 
 namespace poolbench {
@@ -21,58 +20,10 @@ namespace {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
+using testing::documented_fields;
+using testing::has_type;
 
 // --- the documented schema -----------------------------------------------------------------
-
-// "a.{x,y}.b" -> {"a.x.b", "a.y.b"} (one brace group).
-std::vector<std::string> expand_braces(const std::string& path) {
-  const auto open = path.find('{');
-  if (open == std::string::npos) return {path};
-  const auto close = path.find('}', open);
-  std::vector<std::string> paths;
-  std::stringstream alternatives(path.substr(open + 1, close - open - 1));
-  for (std::string alternative; std::getline(alternatives, alternative, ',');) {
-    paths.push_back(path.substr(0, open) + alternative + path.substr(close + 1));
-  }
-  return paths;
-}
-
-// path -> type, from the markdown table under `heading` in results/README.md.
-std::map<std::string, std::string> documented_fields(const std::string& heading) {
-  std::ifstream in(std::string(POOLBENCH_SOURCE_DIR) + "/results/README.md");
-  EXPECT_TRUE(in) << "results/README.md is missing";
-  std::map<std::string, std::string> fields;
-  bool in_section = false;
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("#", 0) == 0) in_section = line.find(heading) != std::string::npos;
-    if (!in_section || line.rfind("| `", 0) != 0) continue;
-    const auto path_end = line.find('`', 3);
-    const std::string path = line.substr(3, path_end - 3);
-    const auto type_begin = line.find('|', path_end) + 1;
-    const auto type_end = line.find(" |", type_begin + 1);
-    std::string type = line.substr(type_begin, type_end - type_begin);
-    type.erase(0, type.find_first_not_of(' '));
-    type.erase(type.find_last_not_of(' ') + 1);
-    for (auto pos = type.find("\\|"); pos != std::string::npos; pos = type.find("\\|")) {
-      type.replace(pos, 2, "|");
-    }
-    for (const std::string& p : expand_braces(path))
-      fields[p] = type;
-  }
-  return fields;
-}
-
-bool has_type(const json& value, const std::string& type) {
-  if (type == "string") return value.is_string();
-  if (type == "integer") return value.is_number_integer();
-  if (type == "number") return value.is_number();
-  if (type == "boolean") return value.is_boolean();
-  if (type == "object") return value.is_object();
-  if (type == "array") return value.is_array();
-  if (type == "array|string") return value.is_array() || value.is_string();
-  ADD_FAILURE() << "unknown type in the README table: " << type;
-  return false;
-}
 
 // Checks `doc` at `path` ("a.b", "intervals[].x": every element) against `type`.
 void expect_field(const json& doc, const std::string& path, const std::string& type) {
@@ -93,21 +44,6 @@ void expect_field(const json& doc, const std::string& path, const std::string& t
         << head << " should be " << type << ", is " << doc[head].dump();
   } else {
     expect_field(doc[head], rest, type);
-  }
-}
-
-// Every field path in `doc` (objects recursed, arrays of objects as "name[]"), except the
-// free-form children of maps such as errors.by_kind.
-void collect_paths(const json& doc, const std::string& prefix, std::set<std::string>& out) {
-  for (const auto& [key, value] : doc.items()) {
-    const std::string path = prefix.empty() ? key : prefix + "." + key;
-    out.insert(path);
-    if (path == "errors.by_kind") continue;
-    if (value.is_object()) collect_paths(value, path, out);
-    if (value.is_array() && !value.empty() && value[0].is_object()) {
-      for (const json& element : value)
-        collect_paths(element, path + "[]", out);
-    }
   }
 }
 
@@ -167,9 +103,11 @@ TEST(RunJson, EveryDocumentedFieldIsPresentWithItsType) {
 
 TEST(RunJson, EveryFieldPresentIsDocumented) {
   const auto fields = documented_fields("Run document");
-  std::set<std::string> paths;
-  collect_paths(to_json(sample_result()), "", paths);
-  for (const std::string& path : paths) {
+  std::map<std::string, json> present;
+  testing::collect_fields(
+      to_json(sample_result()), "",
+      [](const std::string& path) { return path == "errors.by_kind"; }, present);
+  for (const auto& [path, value] : present) {
     EXPECT_TRUE(fields.count(path) > 0) << path << " is not in results/README.md";
   }
 }
