@@ -251,16 +251,25 @@ TEST_F(TempDir, WritesAndReplacesAFileWithNothingLeftBehind) {
 }
 
 TEST_F(TempDir, AnUnwritableDirectoryIsAClearErrorAndNoFile) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root writes anywhere";
-  fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec, fs::perm_options::replace);
-  const fs::path path = dir_ / "run.json";
+  // Root writes where the permission bits forbid it, but not into sysfs (CI runs as root).
+  const bool root = ::geteuid() == 0;
+  const fs::path directory = root ? fs::path("/sys/kernel") : dir_;
+  if (root && !fs::is_directory(directory)) GTEST_SKIP() << "no /sys/kernel to be refused by";
+  if (!root) {
+    fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec, fs::perm_options::replace);
+  }
+  const fs::path path = directory / "run.json";
   try {
     write_json_atomically(path, json{{"a", 1}});
     FAIL() << "expected an error";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("ermission"), std::string::npos) << e.what();
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path.string()), std::string::npos) << what;
+    EXPECT_TRUE(what.find("ermission") != std::string::npos ||
+                what.find("ead-only") != std::string::npos)
+        << what;
   }
+  EXPECT_FALSE(fs::exists(path));
   fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add);
   EXPECT_TRUE(entries().empty());
 }
