@@ -275,7 +275,11 @@ void AdminSampler::run() {
   }
 }
 
-json AdminSampler::finish() {
+json AdminSampler::finish(const RunResult& result) {
+  const double end_s = result.intervals.empty()
+                           ? 0.0
+                           : result.intervals.back().start_s + result.intervals.back().length_s;
+  sample(end_s, "end");
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;

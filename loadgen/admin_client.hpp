@@ -5,8 +5,7 @@
 //   sampler.sample(0, "start");                       // before the load: the baseline
 //   hooks.on_interval = [&](const IntervalStats& s) { sampler.on_interval(s); };
 //   RunResult result = run_load(settings, hooks);
-//   sampler.sample(end_s, "end");
-//   doc["server_stats"] = sampler.finish();            // results/README.md, "Server's view"
+//   doc["server_stats"] = sampler.finish(result);      // results/README.md, "Server's view"
 //
 // The server's stage histograms are cumulative since it started; each sample stores the stage
 // percentiles of what completed since the previous sample (histogram differences, decoded from
@@ -14,7 +13,7 @@
 //
 // Threading: on_interval() is called on the coordinator thread and only queues a request; one
 // sampler thread does the HTTP exchanges, so a slow server never delays the load's bookkeeping.
-// finish() joins it. sample() is synchronous (before and after the load).
+// finish() joins it. sample() is synchronous (before the load; finish() takes the last one).
 #pragma once
 
 #include <chrono>
@@ -70,8 +69,9 @@ class AdminSampler {
   void sample(double t_s, std::string_view phase);
   // Coordinator thread: queues a sample at the interval's end.
   void on_interval(const IntervalStats& interval);
-  // Stops the sampler thread (after the queued samples) and returns the "server_stats" object.
-  nlohmann::json finish();
+  // Takes the "end" sample at the end of the run's last interval, stops the sampler thread
+  // (after the queued samples) and returns the "server_stats" object.
+  nlohmann::json finish(const RunResult& result);
 
  private:
   struct Snapshot {

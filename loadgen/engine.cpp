@@ -423,13 +423,14 @@ class Worker final : public ConnectionHandler {
     check_drained(now);
   }
 
-  void record_response(std::int64_t value_us) {
-    counts_.response_time.record(value_us);
+  // `count` responses of `value_us` each.
+  void record_response(std::int64_t value_us, std::int64_t count = 1) {
+    counts_.response_time.record_n(value_us, count);
     const std::int64_t expected = to_us(settings_.expected_interval);
     if (expected <= 0 || plan_) return;
     // HdrHistogram's recordValueWithExpectedInterval: closed loop only, opt-in.
     for (std::int64_t missing = value_us - expected; missing >= expected; missing -= expected) {
-      counts_.response_time.record(missing);
+      counts_.response_time.record_n(missing, count);
     }
   }
 
@@ -461,12 +462,7 @@ class Worker final : public ConnectionHandler {
     interval.response.record_n(timeout_us, static_cast<std::int64_t>(count));
     if (!measured) return;
     counts_.timeouts += count;
-    if (count == 1) {
-      record_response(timeout_us);
-    } else {
-      counts_.response_time.record_n(timeout_us,
-                                     static_cast<std::int64_t>(count));  // open loop only
-    }
+    record_response(timeout_us, static_cast<std::int64_t>(count));
     record_half_n(half, timeout_us, count);
     last_measured_reply_ = std::max(last_measured_reply_, now);
   }
@@ -533,7 +529,11 @@ class Worker final : public ConnectionHandler {
   void on_schedule() {
     schedule_armed_ = false;
     if (stop_sending_) return;
-    const TimePoint now = Clock::now();
+    run_plan(Clock::now());
+  }
+
+  // Sends what is due, then waits for what is next.
+  void run_plan(TimePoint now) {
     dispatch_due(now);
     flush_touched();
     arm_schedule(now);
@@ -592,11 +592,7 @@ class Worker final : public ConnectionHandler {
     resume_posted_ = true;
     asio::post(context_, [this] {
       resume_posted_ = false;
-      if (stop_sending_) return;
-      const TimePoint now = Clock::now();
-      dispatch_due(now);
-      flush_touched();
-      arm_schedule(now);
+      if (!stop_sending_) run_plan(Clock::now());
     });
   }
 
@@ -678,9 +674,7 @@ class Worker final : public ConnectionHandler {
       }
     }
     if (plan_ && !stop_sending_ && started_ && now - next_intended_ >= timeout) {
-      dispatch_due(now);  // times out what waited too long in the plan
-      flush_touched();
-      arm_schedule(now);
+      run_plan(now);  // times out what waited too long in the plan
     }
     check_drained(now);
   }

@@ -202,13 +202,7 @@ int run_command(RunCommand& run) {
   status.finish();
 
   json doc = poolbench::to_json(result);
-  if (sampler) {
-    const double end_s = result.intervals.empty()
-                             ? 0.0
-                             : result.intervals.back().start_s + result.intervals.back().length_s;
-    sampler->sample(end_s, "end");
-    doc["server_stats"] = sampler->finish();
-  }
+  if (sampler) doc["server_stats"] = sampler->finish(result);
   int code = poolbench::exit_code_for(result);
   if (result.end == poolbench::RunEnd::kInterrupted && g_signal.load() != 0) {
     code = 128 + g_signal.load();

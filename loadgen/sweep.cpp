@@ -186,13 +186,7 @@ class PointRunner {
     }
     const RunResult result = run_load(load, hooks);
     json run = to_json(result);
-    if (sampler) {
-      const double end_s = result.intervals.empty()
-                               ? 0.0
-                               : result.intervals.back().start_s + result.intervals.back().length_s;
-      sampler->sample(end_s, "end");
-      run["server_stats"] = sampler->finish();
-    }
+    if (sampler) run["server_stats"] = sampler->finish(result);
     if (result.end == RunEnd::kInterrupted) {
       entry["status"] = "interrupted";
     } else if (result.end == RunEnd::kConnectionsLost) {

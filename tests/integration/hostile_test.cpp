@@ -112,6 +112,28 @@ std::size_t count_replies_until_eof(LineClient& client, std::map<std::string, in
   }
 }
 
+// Every connection in `members` is still answered.
+void expect_still_served(std::vector<std::unique_ptr<LineClient>>& members) {
+  for (auto& member : members) {
+    member->send_line("still");
+    EXPECT_EQ(member->read_line(), "ack:still");
+  }
+}
+
+// A newcomer sends "in" until it is answered "ack:in" or 5 s pass (the server may take a moment
+// to see that room was freed); returns the last reply.
+std::string newcomer_reply(std::uint16_t port) {
+  std::string reply;
+  for (const auto deadline = Clock::now() + 5s; Clock::now() < deadline;) {
+    LineClient newcomer(port, 5s);
+    newcomer.send_line("in");
+    reply = newcomer.read_line();
+    if (reply == "ack:in") break;
+    std::this_thread::sleep_for(10ms);
+  }
+  return reply;
+}
+
 // --- framing ---------------------------------------------------------------------------------
 
 TEST(HostileInput, AnOverlongLineWithoutDelimiterIsCutAtMaxPlusTwoBytes) {
@@ -283,20 +305,9 @@ TEST(HostilePeers, AFloodPastMaxConnectionsIsRefusedAndTheOthersAreUnaffected) {
     ASSERT_EQ(intruder.read_line(), "err:too many connections") << i;
     ASSERT_TRUE(intruder.at_eof()) << i;
   }
-  for (auto& member : members) {
-    member->send_line("still");
-    EXPECT_EQ(member->read_line(), "ack:still");
-  }
+  expect_still_served(members);
   members.pop_back();  // a seat frees up: the next newcomer is served
-  std::string reply;
-  for (const auto deadline = Clock::now() + 5s; Clock::now() < deadline;) {
-    LineClient newcomer(server.port(), 5s);
-    newcomer.send_line("in");
-    reply = newcomer.read_line();
-    if (reply == "ack:in") break;
-    std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_EQ(reply, "ack:in");
+  EXPECT_EQ(newcomer_reply(server.port()), "ack:in");
 }
 
 TEST_P(EveryMode, AResetMidRequestOrMidLineBreaksNothing) {
@@ -433,20 +444,9 @@ TEST(Faults, OutOfDescriptorsOnAcceptRefusesNewcomersWithoutSpinning) {
   }
   const double cpu_used = cpu_seconds(pid) - cpu_before;
   EXPECT_LT(cpu_used, 0.3) << "seconds of CPU in 1 s while refusing " << refused;
-  for (auto& member : members) {
-    member->send_line("still");
-    EXPECT_EQ(member->read_line(), "ack:still");
-  }
+  expect_still_served(members);
   members.resize(members.size() - 4);  // descriptors free up: newcomers are served again
-  std::string reply;
-  for (const auto deadline = Clock::now() + 5s; Clock::now() < deadline;) {
-    LineClient newcomer(server.port(), 5s);
-    newcomer.send_line("in");
-    reply = newcomer.read_line();
-    if (reply == "ack:in") break;
-    std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_EQ(reply, "ack:in");
+  EXPECT_EQ(newcomer_reply(server.port()), "ack:in");
   EXPECT_NE(server.stderr_text().find("out of file descriptors"), std::string::npos);
   std::printf(
       "[ figures  ] %zu served at the limit; idle there %.3f s CPU in 0.5 s; %d refused "
