@@ -221,8 +221,9 @@ TEST(ScriptedServer, UnansweredRequestsTimeOutAndAreRecordedAtTheTimeout) {
   EXPECT_GT(r.timeouts, 5u);
   EXPECT_EQ(r.errors.total(), 0u);
   expect_balanced(r);
-  // Recorded at the timeout value (the histogram's precision: 0.1%), never dropped.
-  EXPECT_NEAR(static_cast<double>(r.response_time.max()), 200'000, 250);
+  // Recorded at the timeout value (to the histogram's precision), never dropped. (Not "nothing
+  // above it": a late reply that beats the sweep, which runs every timeout / 20, is a completion.)
+  EXPECT_GE(r.response_time.count_at_value(200'000), static_cast<std::int64_t>(r.timeouts));
   EXPECT_EQ(r.response_time.total_count(), static_cast<std::int64_t>(r.completed + r.timeouts));
   EXPECT_EQ(r.service_time.total_count(), static_cast<std::int64_t>(r.completed));
   // Warm-up + window + timeout, plus slack: the drain does not hang on what never comes.
