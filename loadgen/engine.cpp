@@ -1049,7 +1049,10 @@ class IntervalSeries {
         stats.p50_us = acc.response.value_at_percentile(50);
         stats.p99_us = acc.response.value_at_percentile(99);
         stats.max_us = acc.response.max();
+        stats.histogram = acc.response.encode_v2_base64();
         pending_.erase(it);
+      } else {
+        stats.histogram = make_histogram().encode_v2_base64();
       }
       stats.throughput_rps =
           stats.length_s > 0 ? static_cast<double>(stats.completed) / stats.length_s : 0;
@@ -1158,9 +1161,10 @@ RunResult run_load(const LoadSettings& requested, const RunHooks& hooks) {
         std::ceil(static_cast<long double>(settings.requests) * 1e9L / settings.rate)));
     timeline.window_end = std::min(timeline.window_end, timeline.window_start + length);
   }
-  result.start_time =
-      iso8601_utc(std::chrono::system_clock::now() +
-                  duration_cast<std::chrono::system_clock::duration>(timeline.t0 - now));
+  const auto t0_wall = std::chrono::system_clock::now() +
+                       duration_cast<std::chrono::system_clock::duration>(timeline.t0 - now);
+  result.start_time = iso8601_utc(t0_wall);
+  result.start_epoch_ms = duration_cast<milliseconds>(t0_wall.time_since_epoch()).count();
   const double cpu_start = cpu_seconds();
   for (auto& worker : set.workers) {
     call_on(worker->context(), [&] { worker->start(timeline); });

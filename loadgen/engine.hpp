@@ -113,6 +113,9 @@ struct IntervalStats {
   std::int64_t p50_us = 0;
   std::int64_t p99_us = 0;
   std::int64_t max_us = 0;
+  // Those response times as a histogram (V2 compressed, base64; empty histogram if none): the
+  // lines of the .hlog interval log.
+  std::string histogram;
 };
 
 struct ErrorCounts {
@@ -176,6 +179,7 @@ struct RequestCounts {
 struct RunResult : RequestCounts {
   LoadSettings settings;   // as run (threads resolved)
   std::string start_time;  // ISO 8601 UTC of t0
+  std::int64_t start_epoch_ms = 0;  // t0 again, for the .hlog (not in the JSON: start_time is)
   HostInfo host;
   LoadModel model = LoadModel::kClosed;
   RunEnd end = RunEnd::kComplete;

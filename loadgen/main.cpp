@@ -85,6 +85,7 @@ struct RunCommand {
   LoadSettings settings;
   std::string json_path;
   std::string hgrm_path;
+  std::string hlog_path;
   std::string admin;  // the server's admin endpoint, sampled each interval
   bool quiet = false;
 };
@@ -112,6 +113,13 @@ void add_run_command(CLI::App& parent, RunCommand& run) {
                    "milliseconds) here")
       ->type_name("FILE")
       ->group(output);
+  run.app
+      ->add_option("--hlog", run.hlog_path,
+                   "Write each interval's response-time histogram here, as an HdrHistogram "
+                   "interval log (.hlog, microseconds; warm-up and drain intervals tagged) for "
+                   "HistogramLogProcessor, HistogramLogAnalyzer and hdr-plot")
+      ->type_name("FILE")
+      ->group(output);
   run.app->add_flag("--quiet,-q", run.quiet, "No live status line on stderr")->group(output);
   run.app
       ->add_option("--admin", run.admin,
@@ -129,6 +137,7 @@ void add_run_command(CLI::App& parent, RunCommand& run) {
       "EXAMPLES\n"
       "  loadgen run --target 127.0.0.1:9090 -c 16 -d 1 --duration 10s --json run.json\n"
       "  loadgen run --target 127.0.0.1:9090 --rate 1000 --arrival poisson --hgrm run.hgrm\n"
+      "  loadgen run --target 127.0.0.1:9090 --duration 60s --interval 1s --hlog run.hlog\n"
       "  loadgen run --target 127.0.0.1:6379 --protocol raw --request PING --expect +PONG "
       "-c 50 -d 16");
 }
@@ -216,6 +225,11 @@ int run_command(RunCommand& run) {
       std::ostringstream hgrm;
       result.response_time.write_hgrm(hgrm, 1000.0);
       poolbench::write_text_atomically(run.hgrm_path, hgrm.str());
+    }
+    if (!run.hlog_path.empty()) {
+      std::ostringstream hlog;
+      poolbench::write_hlog(hlog, result);
+      poolbench::write_text_atomically(run.hlog_path, hlog.str());
     }
   } catch (const std::exception& e) {
     std::cerr << "loadgen: " << e.what() << "\n";
@@ -483,6 +497,7 @@ int main(int argc, char** argv) {
       poolbench::finish_load_settings(*run.app, run.settings, args);
       check_writable(run.json_path, "--json");
       check_writable(run.hgrm_path, "--hgrm");
+      check_writable(run.hlog_path, "--hlog");
     }
     if (merge.app->parsed()) check_writable(merge.json_path, "--json");
     if (sweep.app->parsed()) {

@@ -43,7 +43,8 @@ json interval_json(const IntervalStats& stats) {
           {"p99_us", stats.p99_us},
           {"max_us", stats.max_us},
           {"errors", stats.errors},
-          {"timeouts", stats.timeouts}};
+          {"timeouts", stats.timeouts},
+          {"histogram", stats.histogram}};
 }
 
 json config_json(const LoadSettings& s) {
@@ -328,6 +329,27 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 
 void write_json_atomically(const std::filesystem::path& path, const json& doc) {
   write_text_atomically(path, doc.dump(2) + "\n");
+}
+
+void write_hlog(std::ostream& out, const RunResult& result) {
+  HistogramLogWriter log(out);
+  log.write_log_format_version();
+  std::string command = "[loadgen";
+  for (std::size_t i = 1; i < result.settings.argv.size(); ++i)
+    command += " " + result.settings.argv[i];
+  log.write_comment(command + "]");
+  log.write_comment("[values in microseconds; intervals tagged warmup and drain are outside the "
+                    "measured window]");
+  log.write_start_time(result.start_epoch_ms);
+  log.write_base_time(result.start_epoch_ms);
+  log.write_legend();
+  constexpr double kMicrosecondsPerMillisecond = 1000.0;  // the max column is in ms
+  for (const IntervalStats& interval : result.intervals) {
+    log.write_interval(interval.start_s, interval.start_s + interval.length_s,
+                       Histogram::decode_v2_base64(interval.histogram),
+                       kMicrosecondsPerMillisecond,
+                       interval.phase == Phase::kMeasure ? "" : to_string(interval.phase));
+  }
 }
 
 void print_summary(std::ostream& out, const json& run) {

@@ -39,8 +39,14 @@ nlohmann::json to_json(const RunResult& result);
 // fsyncs it and renames it over `path`: readers see the old file or the new one, never a part.
 // Throws std::runtime_error("cannot write <path>: <reason>") and leaves no temporary behind.
 void write_json_atomically(const std::filesystem::path& path, const nlohmann::json& doc);
-// The same for any text (the .hgrm file).
+// The same for any text (the .hgrm and .hlog files).
 void write_text_atomically(const std::filesystem::path& path, const std::string& text);
+
+// The run's intervals as an HdrHistogram interval log (.hlog, format 1.3, values in
+// microseconds), one line per interval from the load's start, tagged by its phase at its start:
+// the measured ones untagged, so HdrHistogram's log tools take the window by default; warm-up
+// and drain ones tagged "warmup" and "drain".
+void write_hlog(std::ostream& out, const RunResult& result);
 
 // The human summary table of a run document (also used for merged documents).
 void print_summary(std::ostream& out, const nlohmann::json& run);

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -382,7 +383,7 @@ TEST_F(LoadgenBinary, BadFlagsExit2AndHelpReadsLikeAManPage) {
   EXPECT_EQ(run({"run", "--help"}), 0);
   const std::string help = text("stdout");
   for (const char* needle : {"EXIT STATUS", "EXAMPLES", "--rate", "--arrival", "--warmup",
-                             "--protocol", "--hgrm", "coordinated omission"}) {
+                             "--protocol", "--hgrm", "--hlog", "coordinated omission"}) {
     EXPECT_NE(help.find(needle), std::string::npos) << needle;
   }
 }
@@ -419,6 +420,66 @@ TEST_F(LoadgenBinary, WritesTheRunJsonAndHgrmAndMergesRepetitions) {
   EXPECT_EQ(run({"merge", path("a.json"), path("c.json"), "--json", path("n.json")}), 2);
   EXPECT_NE(text("stderr").find("config.depth"), std::string::npos) << text("stderr");
   EXPECT_FALSE(fs::exists(dir_ / "n.json"));
+}
+
+TEST_F(LoadgenBinary, WritesAnHlogLinePerIntervalOfTheJsonTaggedByPhase) {
+  ServerProcess server({"--mode", "call-in-thread", "--pool-size", "4", "--work", "sleep:1ms"});
+  ASSERT_EQ(run({"run", "--target", "127.0.0.1:" + std::to_string(server.port()), "-c", "4",
+                 "--warmup", "200ms", "--duration", "500ms", "--interval", "100ms", "--quiet",
+                 "--json", path("r.json"), "--hlog", path("r.hlog")}),
+            0)
+      << text("stderr");
+  const json r = document("r.json");
+  std::istringstream hlog(text("r.hlog"));
+  std::vector<std::string> header;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(hlog, line);)
+    (line.starts_with("#") || line.starts_with("\"StartTimestamp\"") ? header : lines)
+        .push_back(line);
+  ASSERT_GE(header.size(), 5u);
+  EXPECT_EQ(header[0], "#[Histogram log format version 1.3]");
+  auto seconds_after = [&](const std::string& prefix) {
+    for (const std::string& line : header)
+      if (line.starts_with(prefix)) return std::stod(line.substr(prefix.size()));
+    ADD_FAILURE() << prefix << " missing";
+    return 0.0;
+  };
+  EXPECT_EQ(seconds_after("#[StartTime: "), seconds_after("#[BaseTime: "));
+  EXPECT_EQ(header.back(),
+            "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\","
+            "\"Interval_Compressed_Histogram\"");
+
+  const json& intervals = r["intervals"];
+  ASSERT_EQ(lines.size(), intervals.size());
+  std::int64_t measured_in_log = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    SCOPED_TRACE(lines[i]);
+    const json& interval = intervals[i];
+    std::string line = lines[i];
+    const std::string phase = interval["phase"];
+    if (phase == "measure") {
+      EXPECT_FALSE(line.starts_with("Tag=")) << "the measured window is untagged";
+    } else {
+      ASSERT_TRUE(line.starts_with("Tag=" + phase + ","));
+      line = line.substr(line.find(',') + 1);
+    }
+    std::vector<std::string> fields;
+    std::istringstream split(line);
+    for (std::string field; std::getline(split, field, ',');)
+      fields.push_back(field);
+    ASSERT_EQ(fields.size(), 4u);
+    EXPECT_NEAR(std::stod(fields[0]), interval["start_s"].get<double>(), 0.0005);
+    EXPECT_NEAR(std::stod(fields[1]), interval["length_s"].get<double>(), 0.0005);
+    const Histogram h = Histogram::decode_v2_base64(fields[3]);
+    // The same histogram (the log is compressed harder, as Java's writer does).
+    EXPECT_EQ(h.encode_v2_base64(),
+              Histogram::decode_v2_base64(interval["histogram"].get<std::string>()).encode_v2_base64());
+    EXPECT_EQ(h.total_count(), interval["completed"].get<std::int64_t>() +
+                                   interval["timeouts"].get<std::int64_t>());
+    EXPECT_NEAR(std::stod(fields[2]), static_cast<double>(h.max()) / 1000.0, 0.0005);
+    if (phase == "measure") measured_in_log += h.total_count();
+  }
+  EXPECT_GT(measured_in_log, 0);
 }
 
 TEST_F(LoadgenBinary, AServerKilledMidRunGivesANonZeroExitAndAValidPartialResult) {
