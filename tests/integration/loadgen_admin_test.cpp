@@ -87,14 +87,18 @@ TEST(LoadgenAdmin, TheServersViewAgreesWithTheClients) {
   ASSERT_GE(samples.size(), 7u);
   EXPECT_EQ(samples.front()["phase"], "start");
   EXPECT_EQ(samples.back()["phase"], "end");
-  // 4 connections on 2 workers: while the load runs, both are busy and 2 requests wait.
+  // 4 connections on 2 workers: while the load runs, both are busy and up to 2 requests wait.
+  // (A snapshot, so not in every sample: a busy machine can catch the replies on their way back
+  // and the next requests not yet sent.)
   int loaded = 0;
+  int saturated = 0;
   std::int64_t stage_total = 0;
   for (std::size_t i = 1; i < samples.size(); ++i) {
     const json& s = samples[i];
     if (s["phase"] == "measure") {
       ++loaded;
-      EXPECT_EQ(s["busy"], 2) << s.dump();
+      saturated += s["busy"] == 2;
+      EXPECT_LE(s["busy"].get<int>(), 2) << s.dump();
       EXPECT_EQ(s["pool_size"], 2);
       EXPECT_LE(s["queued"].get<int>(), 2);
     }
@@ -104,6 +108,7 @@ TEST(LoadgenAdmin, TheServersViewAgreesWithTheClients) {
     }
   }
   EXPECT_GE(loaded, 3);
+  EXPECT_GE(saturated, 1) << "no sample saw both workers busy";
   // The per-sample differences add up to everything completed after the first sample.
   EXPECT_EQ(stage_total, samples.back()["completed"].get<std::int64_t>() -
                              samples.front()["completed"].get<std::int64_t>());
