@@ -338,8 +338,8 @@ void write_hlog(std::ostream& out, const RunResult& result) {
   for (std::size_t i = 1; i < result.settings.argv.size(); ++i)
     command += " " + result.settings.argv[i];
   log.write_comment(command + "]");
-  log.write_comment("[values in microseconds; intervals tagged warmup and drain are outside the "
-                    "measured window]");
+  log.write_comment("[values in microseconds; intervals tagged warmup or drain started outside "
+                    "the measured window]");
   log.write_start_time(result.start_epoch_ms);
   log.write_base_time(result.start_epoch_ms);
   log.write_legend();
