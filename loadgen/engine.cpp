@@ -1052,7 +1052,7 @@ class IntervalSeries {
         stats.histogram = acc.response.encode_v2_base64();
         pending_.erase(it);
       } else {
-        stats.histogram = make_histogram().encode_v2_base64();
+        stats.histogram = empty_histogram_;
       }
       stats.throughput_rps =
           stats.length_s > 0 ? static_cast<double>(stats.completed) / stats.length_s : 0;
@@ -1069,6 +1069,7 @@ class IntervalSeries {
   Timeline timeline_;
   nanoseconds interval_;
   const RunHooks& hooks_;
+  const std::string empty_histogram_ = make_histogram().encode_v2_base64();  // idle intervals
   std::map<std::int64_t, IntervalAccumulator> pending_;
   std::int64_t next_ = 0;
   std::vector<IntervalStats> series_;

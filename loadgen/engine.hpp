@@ -177,8 +177,8 @@ struct RequestCounts {
 };
 
 struct RunResult : RequestCounts {
-  LoadSettings settings;   // as run (threads resolved)
-  std::string start_time;  // ISO 8601 UTC of t0
+  LoadSettings settings;            // as run (threads resolved)
+  std::string start_time;           // ISO 8601 UTC of t0
   std::int64_t start_epoch_ms = 0;  // t0 again, for the .hlog (not in the JSON: start_time is)
   HostInfo host;
   LoadModel model = LoadModel::kClosed;

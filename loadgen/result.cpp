@@ -338,16 +338,16 @@ void write_hlog(std::ostream& out, const RunResult& result) {
   for (std::size_t i = 1; i < result.settings.argv.size(); ++i)
     command += " " + result.settings.argv[i];
   log.write_comment(command + "]");
-  log.write_comment("[values in microseconds; intervals tagged warmup or drain started outside "
-                    "the measured window]");
+  log.write_comment(
+      "[values in microseconds; intervals tagged warmup or drain started outside "
+      "the measured window]");
   log.write_start_time(result.start_epoch_ms);
   log.write_base_time(result.start_epoch_ms);
   log.write_legend();
   constexpr double kMicrosecondsPerMillisecond = 1000.0;  // the max column is in ms
   for (const IntervalStats& interval : result.intervals) {
     log.write_interval(interval.start_s, interval.start_s + interval.length_s,
-                       Histogram::decode_v2_base64(interval.histogram),
-                       kMicrosecondsPerMillisecond,
+                       Histogram::decode_v2_base64(interval.histogram), kMicrosecondsPerMillisecond,
                        interval.phase == Phase::kMeasure ? "" : to_string(interval.phase));
   }
 }

@@ -472,10 +472,11 @@ TEST_F(LoadgenBinary, WritesAnHlogLinePerIntervalOfTheJsonTaggedByPhase) {
     EXPECT_NEAR(std::stod(fields[1]), interval["length_s"].get<double>(), 0.0005);
     const Histogram h = Histogram::decode_v2_base64(fields[3]);
     // The same histogram (the log is compressed harder, as Java's writer does).
-    EXPECT_EQ(h.encode_v2_base64(),
-              Histogram::decode_v2_base64(interval["histogram"].get<std::string>()).encode_v2_base64());
-    EXPECT_EQ(h.total_count(), interval["completed"].get<std::int64_t>() +
-                                   interval["timeouts"].get<std::int64_t>());
+    EXPECT_EQ(
+        h.encode_v2_base64(),
+        Histogram::decode_v2_base64(interval["histogram"].get<std::string>()).encode_v2_base64());
+    EXPECT_EQ(h.total_count(),
+              interval["completed"].get<std::int64_t>() + interval["timeouts"].get<std::int64_t>());
     EXPECT_NEAR(std::stod(fields[2]), static_cast<double>(h.max()) / 1000.0, 0.0005);
     if (phase == "measure") measured_in_log += h.total_count();
   }
