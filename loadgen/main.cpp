@@ -17,6 +17,7 @@
 #include "admin_client.hpp"
 #include "cli.hpp"
 #include "engine.hpp"
+#include "process_usage.hpp"
 #include "result.hpp"
 #include "sweep.hpp"
 
@@ -308,6 +309,8 @@ struct SweepCommand {
   std::string stop_grace = "5s";
   bool quiet = false;
   bool no_calibrate = false;
+  std::string server_cpus;
+  std::string generator_cpus;
 };
 
 void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
@@ -318,12 +321,17 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
       "For each point it starts a server from --server-cmd (run without a shell; arguments that\n"
       "are exactly {port}, {mode}, {pool}, {work} or {admin_port} are replaced), waits until it\n"
       "accepts, runs the load (the same flags as 'loadgen run'), stops the server (SIGTERM,\n"
-      "SIGKILL after --server-stop-grace) and records its exit status. For fixed sleep work a\n"
-      "calibration run first measures S_eff (one connection, one worker); every point then\n"
-      "records the queueing model's prediction and the measured/predicted ratios.\n\n"
+      "SIGKILL after --server-stop-grace) and records its exit status, the server's CPU\n"
+      "utilisation, CPU and context switches per request (from /proc/PID) and its own. A\n"
+      "calibration run first measures what a request costs alone (one connection, one worker):\n"
+      "its time S and the server's CPU time c. Every point then records the model's bounds,\n"
+      "X <= min(min(N,P)/S, K/c) on K allowed CPUs, the exact MVA curve and the predicted knee\n"
+      "P* = K*S/c, with measured/predicted ratios; sweep.json says per mode where the measured\n"
+      "knee is (the smallest pool within 95% of the best throughput).\n\n"
       "Writes under --out: <mode>-pool<N>.json per point (poolbench.run/1 + server +\n"
-      "model_prediction), <mode>-pool<N>.server.log, and sweep.json (poolbench.sweep/1) with\n"
-      "every point. A point whose server fails is marked failed and the sweep goes on.\n\n"
+      "resources + model_prediction), <mode>-pool<N>.server.log, and sweep.json\n"
+      "(poolbench.sweep/2) with every point. A point whose server fails is marked failed and\n"
+      "the sweep goes on.\n\n"
       "With --running it starts no server: it resizes one running reference_server between\n"
       "points through its admin endpoint, so the grid is that server's mode x --pool-sizes.");
   poolbench::add_load_options(*sweep.app, sweep.settings.load);
@@ -338,7 +346,8 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
       ->group(grid);
   sweep.app
       ->add_option("--work", sweep.settings.work,
-                   "The server's work spec: fills {work} and the model's service time")
+                   "The server's work spec (reference_server --help): fills {work}; its spin and "
+                   "sleep parts are the model's nominal c and S - c")
       ->capture_default_str()
       ->group(grid);
   sweep.app
@@ -378,9 +387,26 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
       ->group(grid);
   sweep.app
       ->add_flag("--no-calibrate", sweep.no_calibrate,
-                 "Predict with the work spec's nominal service time instead of S_eff "
-                 "measured first with one connection and one worker")
+                 "Predict with the work spec's nominal costs instead of S and c measured first "
+                 "with one connection and one worker")
       ->group(grid);
+  const std::string cpus = "CPUs";
+  sweep.app
+      ->add_option("--server-cpus", sweep.server_cpus,
+                   "Start every server on these CPUs only (taskset -c notation: 1, 1-3, 0,2); "
+                   "their number is the model's K. Default: the CPUs loadgen may use (before "
+                   "--loadgen-cpus)")
+      ->group(cpus);
+  sweep.app
+      ->add_option("--loadgen-cpus", sweep.generator_cpus,
+                   "Run this generator on these CPUs only, so that it does not take the server's "
+                   "CPU time. Default: all it may use")
+      ->group(cpus);
+  sweep.app
+      ->add_flag("--gil", sweep.settings.serialized_cpu,
+                 "The server runs its CPU work under one global lock (CPython's GIL, e.g. the "
+                 "Twisted peer): the model allows it one CPU, whatever --server-cpus says")
+      ->group(cpus);
   sweep.app->add_option("--out", sweep.out, "Output directory (created)")
       ->capture_default_str()
       ->group("Output");
@@ -397,11 +423,62 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
       "  loadgen sweep --server-cmd \"/usr/bin/python3 scripts/twisted_server.py --port {port} \\\n"
       "      --mode {mode} --pool-size {pool} --work {work}\" --out results/twisted\n"
       "  loadgen sweep --running http://127.0.0.1:9091 --target 127.0.0.1:9090 \\\n"
-      "      --pool-sizes 1,4,16 --out results/resized");
+      "      --pool-sizes 1,4,16 --out results/resized\n"
+      "  loadgen sweep -c 64 --modes call-in-thread --work spin:2ms+sleep:8ms \\\n"
+      "      --loadgen-cpus 0 --server-cpus 1 --out results/knee   # knee at P* = 1*10/2 = 5");
+}
+
+// One line per point, then the knee per mode.
+void print_sweep_table(const json& document) {
+  std::printf("%-16s %5s %9s %9s %6s %9s %9s %9s %7s %7s  %s\n", "mode", "pool", "req/s", "bound",
+              "ratio", "mva", "p50 ms", "p99 ms", "srv cpu", "cs/req", "status");
+  for (const json& point : document["points"]) {
+    const json& run = point["result"];
+    const bool has_run = run.is_object();
+    const json model = has_run ? run["model_prediction"] : json();
+    const json server =
+        has_run && run["resources"].is_object() ? run["resources"]["server"] : json();
+    const auto number = [](const json& object, const char* key) {
+      return object.is_object() && object[key].is_number() ? object[key].get<double>() : 0.0;
+    };
+    std::printf("%-16s %5d %9.1f %9.1f %6.3f %9.1f %9.3f %9.3f %6.0f%% %7.2f  %s\n",
+                point["mode"].get<std::string>().c_str(), point["pool_size"].get<int>(),
+                has_run ? run.value("throughput_rps", 0.0) : 0.0, number(model, "throughput_rps"),
+                number(model, "throughput_ratio"), number(model, "mva_throughput_rps"),
+                has_run ? run["latency_us"].value("p50", 0) / 1000.0 : 0.0,
+                has_run ? run["latency_us"].value("p99", 0) / 1000.0 : 0.0,
+                100 * number(server, "utilization"), number(server, "context_switches_per_request"),
+                point["status"].get<std::string>().c_str());
+  }
+  for (const auto& [mode, knee] : document["knee"].items()) {
+    std::printf("%s: best %.1f req/s at pool %d; measured knee at pool %d", mode.c_str(),
+                knee["best_throughput_rps"].get<double>(), knee["best_pool"].get<int>(),
+                knee["measured_knee_pool"].get<int>());
+    if (knee["predicted_knee_pool"].is_number()) {
+      std::printf(", predicted P* = %.1f (%d grid steps away)",
+                  knee["predicted_knee_pool"].get<double>(), knee["knee_grid_steps"].get<int>());
+    }
+    if (knee["plateau_bound_rps"].is_number()) {
+      std::printf("; plateau %.3f of the bound %.1f req/s", knee["plateau_ratio"].get<double>(),
+                  knee["plateau_bound_rps"].get<double>());
+    }
+    std::printf("\n");
+  }
 }
 
 int sweep_command(SweepCommand& sweep) {
   install_stop_handlers();
+  try {
+    if (!sweep.server_cpus.empty()) {
+      sweep.settings.server_cpus = poolbench::parse_cpu_list(sweep.server_cpus);
+    }
+    if (!sweep.generator_cpus.empty()) {
+      sweep.settings.generator_cpus = poolbench::parse_cpu_list(sweep.generator_cpus);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "loadgen sweep: " << e.what() << "\n";
+    return kExitUsage;
+  }
   sweep.settings.out_dir = sweep.out;
   sweep.settings.calibrate = !sweep.no_calibrate;
   StatusLine status(sweep.quiet);
@@ -411,21 +488,32 @@ int sweep_command(SweepCommand& sweep) {
   hooks.on_calibrated = [&status](const json& calibration) {
     status.finish();
     if (calibration["status"] != "ok") {
-      std::fprintf(stderr, "calibration failed (%s): predicting with the nominal service time\n",
+      std::fprintf(stderr, "calibration failed (%s): predicting with the nominal costs\n",
                    calibration["reason"].is_string()
                        ? calibration["reason"].get<std::string>().c_str()
                        : "no replies");
       return;
     }
     std::fprintf(stderr,
-                 "calibration: S_eff = %.3f ms (nominal %.3f ms), one connection, one worker\n",
+                 "calibration (one connection, one worker): S = %.3f ms, server CPU c = %.3f ms "
+                 "per request (nominal %.3f ms, %.3f ms)\n",
                  calibration["service_time_us"].get<double>() / 1000.0,
-                 calibration["nominal_service_time_us"].get<double>() / 1000.0);
+                 calibration["cpu_time_us"].get<double>() / 1000.0,
+                 calibration["nominal_service_time_us"].get<double>() / 1000.0,
+                 calibration["nominal_cpu_time_us"].get<double>() / 1000.0);
   };
-  hooks.on_point_start = [](const poolbench::SweepPoint& point, std::size_t index,
-                            std::size_t total) {
-    std::fprintf(stderr, "[%zu/%zu] %s pool %d (%zu left after this)\n", index + 1, total,
-                 point.mode.c_str(), point.pool_size, total - index - 1);
+  // The time left, from the points so far (servers' start and stop included).
+  const auto sweep_start = std::chrono::steady_clock::now();
+  hooks.on_point_start = [sweep_start](const poolbench::SweepPoint& point, std::size_t index,
+                                       std::size_t total) {
+    std::string left;
+    if (index > 0) {
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count();
+      left = ", about " + std::to_string(std::lround(elapsed / index * (total - index))) + " s";
+    }
+    std::fprintf(stderr, "[%zu/%zu] %s pool %d (%zu left after this%s)\n", index + 1, total,
+                 point.mode.c_str(), point.pool_size, total - index - 1, left.c_str());
   };
   hooks.on_point_done = [&status](const poolbench::SweepPoint&, const json& point) {
     status.finish();
@@ -440,8 +528,16 @@ int sweep_command(SweepCommand& sweep) {
                  format_ms(run["latency_us"].value("p50", 0)).c_str(),
                  format_ms(run["latency_us"].value("p99", 0)).c_str());
     if (!model.is_null()) {
-      std::fprintf(stderr, "  model %.1f req/s (x%.3f)", model.value("throughput_rps", 0.0),
-                   model.value("throughput_ratio", 0.0));
+      std::fprintf(stderr, "  bound %.1f req/s (%s, x%.3f)  mva %.1f",
+                   model.value("throughput_rps", 0.0), model.value("bound", "").c_str(),
+                   model.value("throughput_ratio", 0.0), model.value("mva_throughput_rps", 0.0));
+    }
+    const json& server = run["resources"].is_object() ? run["resources"]["server"] : json();
+    if (server.is_object()) {
+      std::fprintf(stderr, "  server CPU %.0f%%, %.3f ms and %.1f switches per request",
+                   100 * server.value("utilization", 0.0),
+                   server.value("cpu_us_per_request", 0.0) / 1000.0,
+                   server.value("context_switches_per_request", 0.0));
     }
     std::fprintf(stderr, "\n");
   };
@@ -453,21 +549,7 @@ int sweep_command(SweepCommand& sweep) {
     std::cerr << "loadgen sweep: " << e.what() << "\n";
     return kExitUsage;
   }
-  std::printf("%-16s %6s %12s %12s %10s %10s %10s  %s\n", "mode", "pool", "req/s", "model req/s",
-              "ratio", "p50 ms", "p99 ms", "status");
-  for (const json& point : outcome.document["points"]) {
-    const json& run = point["result"];
-    const bool has_run = run.is_object();
-    const json model = has_run ? run["model_prediction"] : json();
-    std::printf("%-16s %6d %12.1f %12.1f %10.3f %10.3f %10.3f  %s\n",
-                point["mode"].get<std::string>().c_str(), point["pool_size"].get<int>(),
-                has_run ? run.value("throughput_rps", 0.0) : 0.0,
-                model.is_object() ? model.value("throughput_rps", 0.0) : 0.0,
-                model.is_object() ? model.value("throughput_ratio", 0.0) : 0.0,
-                has_run ? run["latency_us"].value("p50", 0) / 1000.0 : 0.0,
-                has_run ? run["latency_us"].value("p99", 0) / 1000.0 : 0.0,
-                point["status"].get<std::string>().c_str());
-  }
+  print_sweep_table(outcome.document);
   std::printf("results: %s/sweep.json\n", sweep.out.c_str());
   if (outcome.interrupted) return 128 + (g_signal.load() != 0 ? g_signal.load() : SIGINT);
   return outcome.failed_points > 0 ? 1 : 0;

@@ -18,6 +18,8 @@
 #include <thread>
 #include <utility>
 
+#include "process_usage.hpp"
+
 extern char** environ;
 
 namespace poolbench {
@@ -30,6 +32,14 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, const Opt
     args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
 
+  // A child inherits the affinity of the thread that starts it, from its first instruction
+  // (setting it after the start would race with the threads the child creates). So this thread
+  // takes the child's CPUs for the moment of the spawn.
+  std::vector<int> own_cpus;
+  if (!options.cpus.empty()) {
+    own_cpus = allowed_cpus(0);
+    pin_this_thread(options.cpus);
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   const auto redirect = [&](const std::filesystem::path& path, int fd) {
@@ -48,6 +58,7 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, const Opt
 
   pid_t pid = -1;
   const int error = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
+  if (!own_cpus.empty()) pin_this_thread(own_cpus);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   if (error != 0) {

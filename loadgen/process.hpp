@@ -19,6 +19,7 @@ class ChildProcess {
   struct Options {
     std::filesystem::path stdout_path;  // empty: inherit ours
     std::filesystem::path stderr_path;  // empty: inherit ours
+    std::vector<int> cpus;              // the CPUs it may run on; empty: ours
   };
 
   // Throws std::system_error when the program cannot be started (e.g. not found).

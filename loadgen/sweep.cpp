@@ -9,8 +9,11 @@
 #include <system_error>
 
 #include "admin_client.hpp"
+#include "model.hpp"
 #include "process.hpp"
+#include "process_usage.hpp"
 #include "result.hpp"
+#include "usage_recorder.hpp"
 #include "work.hpp"
 
 namespace poolbench {
@@ -44,18 +47,19 @@ void record_exit(json& server, int wait_status) {
   server["exit"] = describe_wait_status(wait_status);
 }
 
-// Measured / predicted, for every predicted figure the run also measured.
-void add_ratios(json& prediction, const json& run) {
-  if (prediction.is_null()) return;
-  const double throughput = run.value("throughput_rps", 0.0);
-  if (prediction.value("throughput_rps", 0.0) > 0) {
-    prediction["throughput_ratio"] = throughput / prediction["throughput_rps"].get<double>();
-  }
-  if (prediction.contains("mean_latency_us") && prediction["mean_latency_us"].get<double>() > 0 &&
-      run.contains("latency_us")) {
-    prediction["mean_latency_ratio"] =
-        run["latency_us"].value("mean", 0.0) / prediction["mean_latency_us"].get<double>();
-  }
+// The counters a running server reports in its /stats "process" object.
+std::optional<ProcessUsage> usage_from_stats(const json& stats) {
+  if (!stats.contains("process") || !stats["process"].is_object()) return std::nullopt;
+  const json& process = stats["process"];
+  ProcessUsage usage;
+  usage.cpu_s = process.value("cpu_s", 0.0);
+  usage.cpu_user_s = process.value("cpu_user_s", 0.0);
+  usage.cpu_system_s = process.value("cpu_system_s", 0.0);
+  usage.voluntary_switches = process.value("voluntary_context_switches", std::uint64_t{0});
+  usage.involuntary_switches = process.value("involuntary_context_switches", std::uint64_t{0});
+  usage.threads = process.value("threads", 0);
+  usage.cpus = process.value("cpus", std::vector<int>{});
+  return usage;
 }
 
 // Runs one point: starts the server, waits until it accepts, runs the load, stops the server;
@@ -73,10 +77,10 @@ class PointRunner {
     return running_ ? run_resized(point, load) : run_started(point, load);
   }
 
-  // S_eff, as METHODOLOGY.md asks: the response time of one connection against one worker is
-  // the effective service time (timer slack and the loopback round trip included). The median,
-  // not the mean: on a shared machine a few scheduling outliers would inflate the mean, and the
-  // service time of fixed sleep work has no spread of its own.
+  // What one request costs alone: one connection against one worker. Its response time is the
+  // effective service time S (timer slack and the loopback round trip included): the median
+  // for work of fixed cost (a few scheduling outliers on a shared machine would inflate a
+  // mean), the mean when the cost varies. The server's CPU time per request is c.
   json calibrate() const {
     const bool pool_mode = std::any_of(settings_.modes.begin(), settings_.modes.end(),
                                        [](const std::string& mode) { return !is_inline(mode); });
@@ -90,22 +94,34 @@ class PointRunner {
     load.duration = std::min<std::chrono::nanoseconds>(load.duration, std::chrono::seconds(2));
     load.warmup = std::min<std::chrono::nanoseconds>(load.warmup, std::chrono::milliseconds(200));
     json entry = run(point, load);
-    json calibration = {
-        {"status", entry["status"]},
-        {"reason", entry["reason"]},
-        {"mode", point.mode},
-        {"pool_size", 1},
-        {"connections", 1},
-        {"service_time_us", nullptr},
-        {"nominal_service_time_us", WorkSpec::parse(settings_.work).mean_nanoseconds() / 1e3}};
-    if (entry["result"].is_object()) {
-      const json& latency = entry["result"]["latency_us"];
-      calibration["service_time_us"] = latency.value("p50", 0.0);
-      calibration["mean_us"] = latency.value("mean", 0.0);
-      calibration["p50_us"] = latency.value("p50", 0);
-      calibration["p99_us"] = latency.value("p99", 0);
-      calibration["requests"] = entry["result"].value("completed", 0);
-      if (calibration["requests"].get<int>() == 0) calibration["status"] = "failed";
+    const WorkSpec work = WorkSpec::parse(settings_.work);
+    json calibration = {{"status", entry["status"]},
+                        {"reason", entry["reason"]},
+                        {"mode", point.mode},
+                        {"pool_size", 1},
+                        {"connections", 1},
+                        {"service_time_us", nullptr},
+                        {"service_time_statistic", work.is_fixed() ? "p50" : "mean"},
+                        {"cpu_time_us", nullptr},
+                        {"nominal_service_time_us", work.mean_nanoseconds() / 1e3},
+                        {"nominal_cpu_time_us", work.mean_cpu_nanoseconds() / 1e3}};
+    if (!entry["result"].is_object()) return calibration;
+    const json& result = entry["result"];
+    const json& latency = result["latency_us"];
+    calibration["service_time_us"] = latency.value(work.is_fixed() ? "p50" : "mean", 0.0);
+    calibration["mean_us"] = latency.value("mean", 0.0);
+    calibration["p50_us"] = latency.value("p50", 0);
+    calibration["p99_us"] = latency.value("p99", 0);
+    calibration["requests"] = result.value("completed", 0);
+    const json& server = result["resources"].is_object() ? result["resources"]["server"] : json();
+    if (server.is_object() && server["cpu_us_per_request"].is_number()) {
+      calibration["cpu_time_us"] = server["cpu_us_per_request"];
+    }
+    if (calibration["requests"].get<int>() == 0 || calibration["cpu_time_us"].is_null()) {
+      calibration["status"] = "failed";
+      if (calibration["reason"].is_null()) {
+        calibration["reason"] = "no request completed, or the server's CPU time was unreadable";
+      }
     }
     return calibration;
   }
@@ -131,15 +147,16 @@ class PointRunner {
     json server = server_record(point, settings_.work, argv, log_path);
     std::optional<ChildProcess> process;
     try {
-      process.emplace(
-          ChildProcess::spawn(argv, {.stdout_path = log_path, .stderr_path = log_path}));
+      process.emplace(ChildProcess::spawn(
+          argv, {.stdout_path = log_path, .stderr_path = log_path, .cpus = settings_.server_cpus}));
       wait_until_accepting(*process, host_, port, settings_.server_start_timeout);
       const std::string bracketed =
           host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
       load.target = bracketed + ":" + std::to_string(port);
       std::optional<AdminUrl> admin;
       if (settings_.admin) admin = parse_admin_url(bracketed + ":" + std::to_string(admin_port));
-      json run = measure(entry, load, admin);
+      const pid_t pid = process->pid();
+      json run = measure(entry, load, admin, [pid] { return usage_of(pid); });
       record_exit(server, process->stop(settings_.server_stop_grace));
       run["server"] = std::move(server);
       entry["result"] = std::move(run);
@@ -160,7 +177,14 @@ class PointRunner {
                    {"exit_status", nullptr}, {"exit", nullptr}};
     try {
       resize_server_pool(*running_, point.pool_size);
-      json run = measure(entry, load, running_);
+      const AdminUrl& admin = *running_;
+      json run = measure(entry, load, running_, [&admin] {
+        try {
+          return usage_from_stats(fetch_server_stats(admin));
+        } catch (const std::exception&) {
+          return std::optional<ProcessUsage>();  // a missed sample: the span uses the others
+        }
+      });
       run["server"] = std::move(server);
       entry["result"] = std::move(run);
     } catch (const std::exception& failure) {
@@ -172,20 +196,26 @@ class PointRunner {
   }
 
   // Runs the load (sampling the server's /stats at `admin`, if given, as `loadgen run --admin`
-  // does), marks `entry` interrupted or failed as the run ended, and returns the run document.
-  json measure(json& entry, const LoadSettings& load, const std::optional<AdminUrl>& admin) const {
+  // does, and the server's and our CPU and context switches), marks `entry` interrupted or
+  // failed as the run ended, and returns the run document.
+  json measure(json& entry, const LoadSettings& load, const std::optional<AdminUrl>& admin,
+               UsageRecorder::Source server_usage) const {
     std::optional<AdminSampler> sampler;
+    UsageRecorder usage(std::move(server_usage));
     RunHooks hooks = hooks_;
     if (admin) {
       sampler.emplace(*admin);
       sampler->sample(0, "start");
-      hooks.on_interval = [this, &sampler](const IntervalStats& interval) {
-        if (hooks_.on_interval) hooks_.on_interval(interval);
-        sampler->on_interval(interval);
-      };
     }
+    hooks.on_interval = [this, &sampler, &usage](const IntervalStats& interval) {
+      if (hooks_.on_interval) hooks_.on_interval(interval);
+      if (sampler) sampler->on_interval(interval);
+      usage.on_interval(interval);
+    };
+    usage.start();
     const RunResult result = run_load(load, hooks);
     json run = to_json(result);
+    run["resources"] = usage.finish();
     if (sampler) run["server_stats"] = sampler->finish(result);
     if (result.end == RunEnd::kInterrupted) {
       entry["status"] = "interrupted";
@@ -258,56 +288,32 @@ std::vector<std::string> substitute_placeholders(const std::vector<std::string>&
   return result;
 }
 
-json model_prediction(const LoadSettings& load, std::string_view work, std::string_view mode,
-                      int pool_size, std::optional<double> calibrated_service_time_us) {
-  const WorkSpec spec = WorkSpec::parse(work);
-  if (spec.kind != WorkSpec::Kind::sleep) return nullptr;  // CPU-bound work shares the cores
-  const double nominal_s = spec.mean_nanoseconds() / 1e9;
-  const double service_s =
-      calibrated_service_time_us ? *calibrated_service_time_us / 1e6 : nominal_s;
-  if (service_s <= 0) return nullptr;
-  const double workers = is_inline(mode) ? 1.0 : static_cast<double>(pool_size);
-  const double capacity_rps = workers / service_s;
-  json prediction = {
-      {"model", nullptr},
-      {"workers", workers},
-      {"service_time_us", service_s * 1e6},
-      {"service_time_source", calibrated_service_time_us ? "calibrated" : "nominal"},
-      {"nominal_service_time_us", nominal_s * 1e6},
-      {"exact", spec.distribution == WorkSpec::Distribution::fixed && spec.outliers.empty()}};
-  if (load.model() == LoadModel::kClosed) {
-    const double in_flight = static_cast<double>(load.connections) * load.depth;
-    const double think_s = std::chrono::duration<double>(load.think_time).count();
-    const double throughput = std::min(in_flight / (service_s + think_s), capacity_rps);
-    prediction["model"] = "closed: X = min(N/(S+Z), c/S), R = N/X - Z";
-    prediction["in_flight"] = in_flight;
-    prediction["throughput_rps"] = throughput;
-    prediction["mean_latency_us"] = (in_flight / throughput - think_s) * 1e6;
-  } else {
-    prediction["model"] = "open: X = min(rate, c/S); utilization = rate / (c/S)";
-    prediction["throughput_rps"] = std::min(load.rate, capacity_rps);
-    prediction["utilization"] = load.rate / capacity_rps;
-  }
-  return prediction;
-}
+namespace {
 
-SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) {
-  SweepSettings settings = requested;
-  // A running server: its mode and work are what it reports, and the pool size it has now is
-  // put back when the sweep ends.
+// What the sweep found out before its first point.
+struct SweepPlan {
   std::optional<AdminUrl> running;
-  std::optional<int> original_pool_size;
+  std::optional<int> original_pool_size;  // a running server's, put back at the end
+  std::vector<std::string> command;       // the server command template, split
+  std::string host;
+  std::vector<SweepPoint> grid;
+};
+
+// Checks the settings and completes them: a running server's mode and work, the server
+// command (with an admin port when asked). Throws std::invalid_argument or runtime_error.
+SweepPlan plan_sweep(SweepSettings& settings) {
+  SweepPlan plan;
   if (!settings.running_server_admin.empty()) {
-    running = parse_admin_url(settings.running_server_admin);
-    const json stats = fetch_server_stats(*running);
+    plan.running = parse_admin_url(settings.running_server_admin);
+    const json stats = fetch_server_stats(*plan.running);
     if (!stats.contains("mode") || !stats.contains("work") || !stats.contains("pool")) {
-      throw std::runtime_error(running->text +
+      throw std::runtime_error(plan.running->text +
                                "/stats does not say the server's mode, work and pool size: is "
                                "it reference_server's admin endpoint?");
     }
     settings.modes = {stats["mode"].get<std::string>()};
     settings.work = stats["work"].get<std::string>();
-    original_pool_size = stats["pool"]["size"].get<int>();
+    plan.original_pool_size = stats["pool"]["size"].get<int>();
   }
   if (settings.modes.empty()) throw std::invalid_argument("--modes is empty");
   if (settings.pool_sizes.empty()) throw std::invalid_argument("--pool-sizes is empty");
@@ -321,57 +327,103 @@ SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) 
     if (size < 1) throw std::invalid_argument("pool sizes must be at least 1");
   }
   WorkSpec::parse(settings.work);  // reject a bad --work before starting anything
-  auto command = split_command(settings.server_command.empty() ? default_server_command()
+  plan.command = split_command(settings.server_command.empty() ? default_server_command()
                                                                : settings.server_command);
-  if (settings.admin && !running &&
-      std::find(command.begin(), command.end(), "{admin_port}") == command.end()) {
+  if (settings.admin && !plan.running &&
+      std::find(plan.command.begin(), plan.command.end(), "{admin_port}") == plan.command.end()) {
     if (!settings.server_command.empty()) {
       throw std::invalid_argument(
-          "--admin needs {admin_port} in --server-cmd (e.g. "
-          "--admin-port {admin_port})");
+          "--admin needs {admin_port} in --server-cmd (e.g. --admin-port {admin_port})");
     }
-    command.insert(command.end(), {"--admin-port", "{admin_port}"});
+    plan.command.insert(plan.command.end(), {"--admin-port", "{admin_port}"});
   }
   settings.load.validate();
-  const std::string host = parse_target(settings.load.target).host;
+  plan.host = parse_target(settings.load.target).host;
+  for (const auto& mode : settings.modes) {
+    for (int pool : settings.pool_sizes) {
+      plan.grid.push_back({mode, pool, mode + "-pool" + std::to_string(pool)});
+    }
+  }
+  return plan;
+}
 
+// Pins this thread to the generator's CPUs (the load's threads, created later, inherit them)
+// and settles the servers' CPUs: as asked, or the CPUs we had before pinning.
+void place_on_cpus(SweepSettings& settings) {
+  const std::vector<int> available = allowed_cpus(0);
+  for (const auto* list : {&settings.generator_cpus, &settings.server_cpus}) {
+    for (int cpu : *list) {
+      if (std::find(available.begin(), available.end(), cpu) == available.end()) {
+        throw std::invalid_argument("CPU " + std::to_string(cpu) +
+                                    " is not available to this process (it may use " +
+                                    format_cpu_list(available) + ")");
+      }
+    }
+  }
+  if (settings.generator_cpus.empty()) return;
+  if (settings.server_cpus.empty()) settings.server_cpus = available;
+  pin_this_thread(settings.generator_cpus);
+}
+
+// The costs the model predicts with: the calibration's, or the work spec's nominal ones.
+RequestCosts request_costs(const std::string& work, const json& calibration) {
+  if (calibration.is_object() && calibration["status"] == "ok") {
+    return {calibration["service_time_us"].get<double>() / 1e6,
+            calibration["cpu_time_us"].get<double>() / 1e6, "calibrated"};
+  }
+  const WorkSpec spec = WorkSpec::parse(work);
+  return {spec.mean_nanoseconds() / 1e9, spec.mean_cpu_nanoseconds() / 1e9, "nominal"};
+}
+
+// K for a point: the CPUs its server was allowed, as read during the run; else ours.
+int server_cpu_count(const json& run, const SweepSettings& settings) {
+  const json& resources = run.contains("resources") ? run["resources"] : json();
+  if (resources.is_object() && resources["server"].is_object() &&
+      !resources["server"]["cpus"].empty()) {
+    return static_cast<int>(resources["server"]["cpus"].size());
+  }
+  return static_cast<int>(settings.server_cpus.empty() ? allowed_cpus(0).size()
+                                                       : settings.server_cpus.size());
+}
+
+json cpu_list_or_null(const std::vector<int>& cpus) {
+  return cpus.empty() ? json(nullptr) : json(format_cpu_list(cpus));
+}
+
+}  // namespace
+
+SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) {
+  SweepSettings settings = requested;
+  const SweepPlan plan = plan_sweep(settings);
   std::error_code error;
   std::filesystem::create_directories(settings.out_dir, error);
   if (error || ::access(settings.out_dir.c_str(), W_OK | X_OK) != 0) {
     throw std::runtime_error("cannot write to output directory " + settings.out_dir.string() +
                              (error ? ": " + error.message() : ""));
   }
-
-  std::vector<SweepPoint> grid;
-  for (const auto& mode : settings.modes) {
-    for (int pool : settings.pool_sizes) {
-      grid.push_back({mode, pool, mode + "-pool" + std::to_string(pool)});
-    }
-  }
+  place_on_cpus(settings);
 
   SweepOutcome outcome;
-  const PointRunner runner{settings, command, host, running, hooks.run};
+  const PointRunner runner{settings, plan.command, plan.host, plan.running, hooks.run};
   json calibration = nullptr;
-  std::optional<double> service_time_us;
-  const WorkSpec work = WorkSpec::parse(settings.work);
-  if (settings.calibrate && work.kind == WorkSpec::Kind::sleep &&
-      work.distribution == WorkSpec::Distribution::fixed && work.outliers.empty()) {
+  if (settings.calibrate && !WorkSpec::parse(settings.work).parts.empty()) {
     calibration = runner.calibrate();
     if (hooks.on_calibrated) hooks.on_calibrated(calibration);
-    if (calibration["status"] == "ok") service_time_us = calibration["service_time_us"];
     outcome.interrupted = calibration["status"] == "interrupted";
   }
+  const RequestCosts costs = request_costs(settings.work, calibration);
 
   json points = json::array();
-  for (std::size_t index = 0; index < grid.size() && !outcome.interrupted; ++index) {
-    const SweepPoint& point = grid[index];
-    if (hooks.on_point_start) hooks.on_point_start(point, index, grid.size());
+  for (std::size_t index = 0; index < plan.grid.size() && !outcome.interrupted; ++index) {
+    const SweepPoint& point = plan.grid[index];
+    if (hooks.on_point_start) hooks.on_point_start(point, index, plan.grid.size());
     json entry = runner.run(point, settings.load);
     if (entry["result"].is_object()) {
       json& run = entry["result"];
-      json prediction = model_prediction(settings.load, settings.work, point.mode, point.pool_size,
-                                         service_time_us);
-      add_ratios(prediction, run);
+      const ServerShape shape{point.mode, point.pool_size, server_cpu_count(run, settings),
+                              settings.serialized_cpu};
+      json prediction = model_prediction(settings.load, costs, shape);
+      add_model_ratios(prediction, run);
       run["model_prediction"] = std::move(prediction);
       try {
         write_json_atomically(settings.out_dir / (point.name + ".json"), run);
@@ -388,27 +440,28 @@ SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) 
   }
 
   json restored = nullptr;
-  if (original_pool_size) {
+  if (plan.original_pool_size) {
     try {
-      resize_server_pool(*running, *original_pool_size);
-      restored = *original_pool_size;
+      resize_server_pool(*plan.running, *plan.original_pool_size);
+      restored = *plan.original_pool_size;
     } catch (const std::exception& failure) {
       std::fprintf(stderr, "loadgen sweep: could not restore the pool size %d: %s\n",
-                   *original_pool_size, failure.what());
+                   *plan.original_pool_size, failure.what());
     }
   }
 
   json server_command = nullptr;
   json running_server = nullptr;
-  if (running) {
-    running_server = {{"admin", running->text},
+  if (plan.running) {
+    running_server = {{"admin", plan.running->text},
                       {"target", settings.load.target},
-                      {"original_pool_size", *original_pool_size},
+                      {"original_pool_size", *plan.original_pool_size},
                       {"restored_pool_size", restored}};
   } else {
     server_command =
         settings.server_command.empty() ? default_server_command() : settings.server_command;
   }
+  json knee = knee_summary(points);
   outcome.document = {{"schema", kSweepSchema},
                       {"config",
                        {{"argv", settings.argv},
@@ -417,11 +470,15 @@ SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) 
                         {"server_command", server_command},
                         {"running_server", running_server},
                         {"work", settings.work},
-                        {"admin", settings.admin || running.has_value()},
-                        {"target_host", host}}},
+                        {"admin", settings.admin || plan.running.has_value()},
+                        {"target_host", plan.host},
+                        {"server_cpus", cpu_list_or_null(settings.server_cpus)},
+                        {"generator_cpus", cpu_list_or_null(settings.generator_cpus)},
+                        {"serialized_cpu", settings.serialized_cpu}}},
                       {"calibration", std::move(calibration)},
                       {"complete", !outcome.interrupted},
                       {"failed_points", outcome.failed_points},
+                      {"knee", std::move(knee)},
                       {"points", std::move(points)}};
   write_json_atomically(settings.out_dir / "sweep.json", outcome.document);
   return outcome;

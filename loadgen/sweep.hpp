@@ -5,14 +5,20 @@
 // server's admin endpoint, it resizes that one server between points (its mode is fixed).
 //
 // Output under the out directory: one run document per point (<mode>-pool<N>.json, schema
-// poolbench.run/1 plus "server" and "model_prediction"), the server's log per point
-// (<mode>-pool<N>.server.log), and sweep.json (schema poolbench.sweep/1) holding them all.
-// For fixed sleep work a calibration run comes first (calibration.server.log; sweep.json
-// "calibration"): one connection against one worker measures the effective service time S_eff
-// (the sleep's timer slack and the loopback round trip included), which the model then uses.
-// A point whose server does not start, or dies, is marked failed and the sweep goes on.
+// poolbench.run/1 plus "server", "resources" and "model_prediction"), the server's log per
+// point (<mode>-pool<N>.server.log), and sweep.json (schema poolbench.sweep/2) holding them
+// all with the knee per mode. A calibration run comes first (calibration.server.log; sweep.json
+// "calibration"): one connection against one worker measures what a request costs when it is
+// alone, its time S (the sleep's timer slack and the loopback round trip included) and the
+// server's CPU time c, which the model (model.hpp) then uses. A point whose server does not
+// start, or dies, is marked failed and the sweep goes on.
 //
-// Threading: run_sweep runs on the caller's thread; each point's load runs as run_load does.
+// CPUs: the generator may pin itself (generator_cpus) and the servers it starts
+// (server_cpus), so that on a small machine the two do not take each other's CPU time; the
+// server's allowed CPUs are the model's K.
+//
+// Threading: run_sweep runs on the caller's thread, which it may pin (before run_load starts
+// any thread, so the generator's threads inherit it); each point's load runs as run_load does.
 #pragma once
 
 #include <chrono>
@@ -31,7 +37,7 @@
 
 namespace poolbench {
 
-inline constexpr const char* kSweepSchema = "poolbench.sweep/1";
+inline constexpr const char* kSweepSchema = "poolbench.sweep/2";
 
 struct SweepSettings {
   LoadSettings load;  // the target's host is used; its port is each point's server port
@@ -40,13 +46,22 @@ struct SweepSettings {
   // Split like a shell would split words (quotes group, no expansion), run without a shell.
   // Arguments that are exactly {port}, {mode}, {pool}, {work} or {admin_port} are replaced.
   std::string server_command;
-  std::string work = "sleep:10ms";  // {work}, and the service time the model predicts with
+  std::string work = "sleep:10ms";  // {work}, and the costs the model predicts with
   std::filesystem::path out_dir;
   std::chrono::milliseconds server_start_timeout{10'000};
   std::chrono::milliseconds server_stop_grace{5'000};
-  // Fixed sleep work: before the grid, measure S_eff (median response time of one connection
-  // against one worker) and predict with it.
+  // Before the grid, measure what one request costs alone (one connection, one worker): S, the
+  // median response time (the mean when the work's cost varies), and c, the server's CPU time
+  // per request; the model predicts with them.
   bool calibrate = true;
+  // Pin this generator to these CPUs, and start each server on server_cpus (empty: the CPUs
+  // this process had before pinning itself). Throws std::invalid_argument for CPUs not
+  // available to this process.
+  std::vector<int> generator_cpus;
+  std::vector<int> server_cpus;
+  // The server runs its CPU work under one lock (CPython's GIL: the Twisted peer), so the
+  // model allows it one CPU whatever its affinity.
+  bool serialized_cpu = false;
   // Each server also gets an admin port ({admin_port}; the default command passes it as
   // --admin-port) and the sweep samples its GET /stats every interval into the point's
   // "server_stats", as `loadgen run --admin` does (results/README.md).
@@ -65,14 +80,6 @@ std::string default_server_command();
 std::vector<std::string> split_command(std::string_view command);  // throws on an open quote
 std::vector<std::string> substitute_placeholders(const std::vector<std::string>& words,
                                                  const std::map<std::string, std::string>& values);
-
-// Closed loop, sleep work: X = min(N/(S+Z), c/S) and R = N/X - Z with N = connections x depth
-// in flight, S the mean service time, Z the think time, c the workers (1 inline). Open loop:
-// X = min(rate, c/S). S is the calibrated S_eff when given, else the work spec's mean. Null
-// when there is no model (spin work, or no work).
-nlohmann::json model_prediction(const LoadSettings& load, std::string_view work,
-                                std::string_view mode, int pool_size,
-                                std::optional<double> calibrated_service_time_us = std::nullopt);
 
 struct SweepPoint {
   std::string mode;

@@ -3,6 +3,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
+#include <unistd.h>
+
 #include <array>
 #include <charconv>
 #include <cinttypes>
@@ -11,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "process_usage.hpp"
 #include "server.hpp"
 
 namespace poolbench {
@@ -151,6 +154,36 @@ std::optional<std::size_t> parse_size(const std::optional<std::string>& text) {
   return value;
 }
 
+json process_json(const ProcessUsage& usage) {
+  return {{"pid", ::getpid()},
+          {"cpus", usage.cpus},
+          {"cpu_s", usage.cpu_s},
+          {"cpu_user_s", usage.cpu_user_s},
+          {"cpu_system_s", usage.cpu_system_s},
+          {"voluntary_context_switches", usage.voluntary_switches},
+          {"involuntary_context_switches", usage.involuntary_switches},
+          {"threads", usage.threads}};
+}
+
+void write_process_metrics(MetricsWriter& m, const ProcessUsage& usage) {
+  m.family("process_cpu_seconds_total", "counter", "User and system CPU time spent, seconds.");
+  m.sample("process_cpu_seconds_total", "", usage.cpu_s);
+  m.family("poolbench_process_cpu_seconds_total", "counter", "CPU time spent, by mode, seconds.");
+  m.sample("poolbench_process_cpu_seconds_total", "mode=\"user\"", usage.cpu_user_s);
+  m.sample("poolbench_process_cpu_seconds_total", "mode=\"system\"", usage.cpu_system_s);
+  m.family("poolbench_process_context_switches_total", "counter",
+           "Context switches of all threads: voluntary (blocked) or involuntary (preempted).");
+  m.sample("poolbench_process_context_switches_total", "kind=\"voluntary\"",
+           usage.voluntary_switches);
+  m.sample("poolbench_process_context_switches_total", "kind=\"involuntary\"",
+           usage.involuntary_switches);
+  m.single("poolbench_process_threads", "gauge", "Threads of the process (reactor and pool).",
+           static_cast<std::uint64_t>(usage.threads));
+  m.single("poolbench_process_allowed_cpus", "gauge",
+           "CPUs the process may run on (its affinity mask; /stats lists them).",
+           static_cast<std::uint64_t>(usage.cpus.size()));
+}
+
 }  // namespace
 
 AdminServer::AdminServer(Sources sources, const std::string& bind_address, std::uint16_t port)
@@ -268,6 +301,7 @@ std::string AdminServer::stats_json() const {
         {"in_flight", server.in_flight},
         {"lines_too_long", server.lines_too_long}}},
       {"call_from_thread", {{"calls", reactor.calls}, {"wakeups", reactor.wakeups}}},
+      {"process", process_json(own_usage())},
       {"stage_timing", sources_.stages != nullptr},
       {"stages_ns", stages}};
   return doc.dump();
@@ -314,6 +348,7 @@ std::string AdminServer::metrics_text() const {
            "Calls handed to the reactor by other threads.", reactor.calls);
   m.single("poolbench_call_from_thread_wakeups_total", "counter",
            "Reactor wake-ups for those calls (coalesced).", reactor.wakeups);
+  write_process_metrics(m, own_usage());
   if (sources_.stages != nullptr) {
     const char* name = "poolbench_stage_duration_seconds";
     m.family(name, "histogram",

@@ -17,6 +17,7 @@
 #include <system_error>
 
 #include "admin.hpp"
+#include "process_usage.hpp"
 #include "stage_timing.hpp"
 #include "thread_pool.hpp"
 #include "work.hpp"
@@ -374,9 +375,11 @@ int run_server(const ServerConfig& config) {
   }
 
   std::fprintf(
-      stderr, "reference_server listening on %s:%u (mode %s, pool %zu, work %s, fail rate %g)\n",
+      stderr,
+      "reference_server listening on %s:%u (mode %s, pool %zu, work %s, fail rate %g, CPUs %s)\n",
       config.bind_address.c_str(), server.port(), std::string(to_string(config.mode)).c_str(),
-      config.pool_size, config.work.to_string().c_str(), config.fail_rate);
+      config.pool_size, config.work.to_string().c_str(), config.fail_rate,
+      format_cpu_list(allowed_cpus()).c_str());
   if (!config.port_file.empty()) write_port_file(config.port_file, server.port());
   if (admin) {
     std::fprintf(stderr,

@@ -1,7 +1,12 @@
 #include "work.hpp"
 
+#include <time.h>
+
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -10,8 +15,11 @@ namespace poolbench {
 namespace {
 
 constexpr std::string_view kGrammar =
-    "expected none or KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., KIND sleep|spin, "
-    "DURATION a number with ns|us|ms|s (e.g. sleep:10ms, spin:200us, sleep:1ms,p0.01=100ms)";
+    "expected none or PART[+PART]..., PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., "
+    "KIND sleep|spin, DURATION a number with ns|us|ms|s (e.g. sleep:10ms, spin:200us, "
+    "spin:2ms+sleep:8ms, sleep:1ms,p0.01=100ms)";
+
+constexpr double kHourNs = 3600e9;
 
 // 'text', quoted for a message. (Built by appending: g++ 12 at -O3 warns falsely about
 // "literal" + std::string, -Wrestrict.)
@@ -19,67 +27,135 @@ std::string quoted(std::string_view text) {
   return std::string("'").append(text).append("'");
 }
 
-[[noreturn]] void reject(std::string_view spec, const std::string& why) {
-  throw std::invalid_argument("bad work spec '" + std::string(spec) + "': " + why + "; " +
-                              std::string(kGrammar));
-}
+// What is wrong with one part; parse() adds which spec and which part.
+struct BadPart {
+  std::string why;
+};
 
-double parse_number(std::string_view spec, std::string_view text) {
-  double value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
-    reject(spec, quoted(text) + " is not a number");
+// A plain decimal: digits with an optional fraction, or a fraction alone ("10", "1.5", ".5",
+// "5."). No sign, exponent, spaces or "inf": the Python peer accepts exactly the same.
+std::optional<double> read_decimal(std::string_view text) {
+  const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  std::size_t digits = 0;
+  bool dot = false;
+  for (char c : text) {
+    if (is_digit(c)) {
+      ++digits;
+    } else if (c == '.' && !dot) {
+      dot = true;
+    } else {
+      return std::nullopt;
+    }
   }
-  return value;
+  if (digits == 0) return std::nullopt;
+  // strtod, not from_chars: out of range it gives infinity or zero (as Python's float does),
+  // where from_chars leaves the value untouched.
+  return std::strtod(std::string(text).c_str(), nullptr);
 }
 
-// Nanoseconds per unit; 0 for an unknown unit.
-double nanoseconds_per(std::string_view unit) {
-  if (unit == "ns") return 1;
-  if (unit == "us") return 1e3;
-  if (unit == "ms") return 1e6;
-  if (unit == "s") return 1e9;
-  if (unit == "m" || unit == "min") return 60e9;
-  if (unit == "h") return 3600e9;
-  return 0;
+double number_in_part(std::string_view text) {
+  const auto value = read_decimal(text);
+  if (!value) throw BadPart{quoted(text) + " is not a number"};
+  return *value;
 }
 
-// The one duration reader behind work specs and every flag of both programs. A number
-// without a unit is seconds unless `unit_required`.
-std::optional<std::chrono::nanoseconds> read_duration(std::string_view text, bool unit_required) {
-  double value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end == text.data() || !std::isfinite(value) || value < 0) {
-    return std::nullopt;
+std::chrono::nanoseconds duration_in_part(std::string_view text) {
+  std::size_t unit_at = text.size();
+  while (unit_at > 0 && text[unit_at - 1] >= 'a' && text[unit_at - 1] <= 'z')
+    --unit_at;
+  const std::string_view unit = text.substr(unit_at);
+  double scale = 0;
+  if (unit == "ns") scale = 1;
+  if (unit == "us") scale = 1e3;
+  if (unit == "ms") scale = 1e6;
+  if (unit == "s") scale = 1e9;
+  const auto value = read_decimal(text.substr(0, unit_at));
+  if (!value || scale == 0) throw BadPart{quoted(text) + " is not a duration with a unit"};
+  // Compared before rounding, as the Python peer compares.
+  if (*value * scale > kHourNs) throw BadPart{quoted(text) + " is longer than an hour"};
+  return std::chrono::nanoseconds(std::llround(*value * scale));
+}
+
+// A duration as a work spec writes it: the largest of s, ms, us, ns that is exact (the
+// grammar has no minutes or hours, so 1 h is 3600s).
+std::string spec_duration(std::chrono::nanoseconds duration) {
+  const std::int64_t ns = duration.count();
+  for (const auto& [size, unit] : {std::pair<std::int64_t, const char*>{1'000'000'000, "s"},
+                                   {1'000'000, "ms"},
+                                   {1'000, "us"}}) {
+    if (ns != 0 && ns % size == 0) return std::to_string(ns / size) + unit;
   }
-  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-  if (unit.empty() && unit_required) return std::nullopt;
-  const double scale = unit.empty() ? 1e9 : nanoseconds_per(unit);
-  if (scale == 0 || value * scale > 9e18) return std::nullopt;
-  return std::chrono::nanoseconds(std::llround(value * scale));
-}
-
-std::chrono::nanoseconds duration_in_spec(std::string_view spec, std::string_view text) {
-  const auto duration = read_duration(text, true);
-  if (!duration) reject(spec, quoted(text) + " is not a duration with a unit");
-  if (*duration > std::chrono::hours(1)) reject(spec, quoted(text) + " is longer than an hour");
-  return *duration;
+  return std::to_string(ns) + "ns";
 }
 
 std::vector<std::string_view> split(std::string_view text, char separator) {
-  std::vector<std::string_view> parts;
+  std::vector<std::string_view> pieces;
   for (;;) {
     const auto at = text.find(separator);
-    parts.push_back(text.substr(0, at));
-    if (at == std::string_view::npos) return parts;
+    pieces.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) return pieces;
     text.remove_prefix(at + 1);
   }
+}
+
+WorkPart parse_part(std::string_view text) {
+  if (text.empty()) throw BadPart{"it is empty"};
+  if (text == "none") throw BadPart{"'none' cannot be combined with other parts"};
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos) throw BadPart{"no ':' after the kind"};
+  const std::string_view kind = text.substr(0, colon);
+  WorkPart part;
+  if (kind == "sleep") {
+    part.kind = WorkPart::Kind::sleep;
+  } else if (kind == "spin") {
+    part.kind = WorkPart::Kind::spin;
+  } else {
+    throw BadPart{"unknown kind " + quoted(kind)};
+  }
+  const auto options = split(text.substr(colon + 1), ',');
+  part.duration = duration_in_part(options[0]);
+  double outlier_probability = 0;
+  for (std::size_t i = 1; i < options.size(); ++i) {
+    const std::string_view option = options[i];
+    const auto equals = option.find('=');
+    if (option == "fixed" || option == "exp") {
+      if (i != 1) throw BadPart{"the distribution must come right after the duration"};
+      part.distribution =
+          option == "exp" ? WorkPart::Distribution::exponential : WorkPart::Distribution::fixed;
+    } else if (option.starts_with('p') && equals != std::string_view::npos) {
+      const double probability = number_in_part(option.substr(1, equals - 1));
+      if (probability <= 0 || probability > 1) {
+        throw BadPart{"probability in " + quoted(option) + " is not in (0, 1]"};
+      }
+      outlier_probability += probability;
+      part.outliers.push_back({probability, duration_in_part(option.substr(equals + 1))});
+    } else {
+      throw BadPart{"unknown option " + quoted(option)};
+    }
+  }
+  if (outlier_probability > 1 + 1e-12) throw BadPart{"the p...= probabilities add up to over 1"};
+  return part;
 }
 
 }  // namespace
 
 std::chrono::nanoseconds parse_duration(std::string_view text) {
-  const auto duration = read_duration(text, false);
+  std::optional<std::chrono::nanoseconds> duration;
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error == std::errc() && end != text.data() && std::isfinite(value) && value >= 0) {
+    const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+    double scale = 0;
+    if (unit.empty() || unit == "s") scale = 1e9;  // a bare number is seconds
+    if (unit == "ns") scale = 1;
+    if (unit == "us") scale = 1e3;
+    if (unit == "ms") scale = 1e6;
+    if (unit == "m" || unit == "min") scale = 60e9;
+    if (unit == "h") scale = 3600e9;
+    if (scale != 0 && value * scale <= 9e18) {
+      duration = std::chrono::nanoseconds(std::llround(value * scale));
+    }
+  }
   if (!duration) {
     throw std::invalid_argument(quoted(text) +
                                 " is not a duration (e.g. 10s, 250ms, 200us, 1.5m, 2h; a bare "
@@ -101,55 +177,17 @@ std::string format_duration(std::chrono::nanoseconds duration) {
   return ns == 0 ? "0s" : std::to_string(ns) + "ns";
 }
 
-WorkSpec WorkSpec::parse(std::string_view text) {
-  WorkSpec spec;
-  if (text == "none") return spec;
-  const auto colon = text.find(':');
-  if (colon == std::string_view::npos) reject(text, "no ':' after the kind");
-  const std::string_view kind = text.substr(0, colon);
-  if (kind == "sleep") {
-    spec.kind = Kind::sleep;
-  } else if (kind == "spin") {
-    spec.kind = Kind::spin;
-  } else {
-    reject(text, "unknown kind '" + std::string(kind) + "'");
-  }
-  const auto parts = split(text.substr(colon + 1), ',');
-  spec.duration = duration_in_spec(text, parts[0]);
-  double outlier_probability = 0;
-  for (std::size_t i = 1; i < parts.size(); ++i) {
-    const std::string_view part = parts[i];
-    if (part == "fixed" || part == "exp") {
-      if (i != 1) reject(text, "the distribution must come right after the duration");
-      spec.distribution = part == "exp" ? Distribution::exponential : Distribution::fixed;
-    } else if (part.starts_with('p') && part.find('=') != std::string_view::npos) {
-      const auto equals = part.find('=');
-      const double probability = parse_number(text, part.substr(1, equals - 1));
-      if (probability <= 0 || probability > 1) {
-        reject(text, "probability in '" + std::string(part) + "' is not in (0, 1]");
-      }
-      outlier_probability += probability;
-      spec.outliers.push_back({probability, duration_in_spec(text, part.substr(equals + 1))});
-    } else {
-      reject(text, "unknown part '" + std::string(part) + "'");
-    }
-  }
-  if (outlier_probability > 1 + 1e-12) reject(text, "the p...= probabilities add up to over 1");
-  return spec;
-}
-
-std::string WorkSpec::to_string() const {
-  if (kind == Kind::none) return "none";
+std::string WorkPart::to_string() const {
   std::ostringstream out;
-  out << (kind == Kind::sleep ? "sleep:" : "spin:") << format_duration(duration);
+  out << (kind == Kind::sleep ? "sleep:" : "spin:") << spec_duration(duration);
   if (distribution == Distribution::exponential) out << ",exp";
   for (const auto& outlier : outliers) {
-    out << ",p" << outlier.probability << '=' << format_duration(outlier.duration);
+    out << ",p" << outlier.probability << '=' << spec_duration(outlier.duration);
   }
   return out.str();
 }
 
-std::chrono::nanoseconds WorkSpec::sample(std::mt19937_64& random) const {
+std::chrono::nanoseconds WorkPart::sample(std::mt19937_64& random) const {
   if (!outliers.empty()) {
     double pick = std::uniform_real_distribution<double>(0, 1)(random);
     for (const auto& outlier : outliers) {
@@ -164,7 +202,7 @@ std::chrono::nanoseconds WorkSpec::sample(std::mt19937_64& random) const {
   return duration;
 }
 
-double WorkSpec::mean_nanoseconds() const {
+double WorkPart::mean_nanoseconds() const {
   double outlier_probability = 0;
   double mean = 0;
   for (const auto& outlier : outliers) {
@@ -172,6 +210,85 @@ double WorkSpec::mean_nanoseconds() const {
     mean += outlier.probability * static_cast<double>(outlier.duration.count());
   }
   return mean + (1 - outlier_probability) * static_cast<double>(duration.count());
+}
+
+WorkSpec WorkSpec::parse(std::string_view text) {
+  WorkSpec spec;
+  if (text == "none") return spec;
+  const auto pieces = split(text, '+');
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    try {
+      spec.parts.push_back(parse_part(pieces[i]));
+    } catch (const BadPart& bad) {
+      const std::string where =
+          pieces.size() > 1 ? "part " + std::to_string(i + 1) + " " + quoted(pieces[i]) + ": " : "";
+      throw std::invalid_argument("bad work spec " + quoted(text) + ": " + where + bad.why + "; " +
+                                  std::string(kGrammar));
+    }
+  }
+  return spec;
+}
+
+std::string WorkSpec::to_string() const {
+  if (parts.empty()) return "none";
+  std::string text;
+  for (const auto& part : parts) {
+    if (!text.empty()) text += '+';
+    text += part.to_string();
+  }
+  return text;
+}
+
+double WorkSpec::mean_nanoseconds() const {
+  return mean_cpu_nanoseconds() + mean_blocking_nanoseconds();
+}
+
+double WorkSpec::mean_cpu_nanoseconds() const {
+  double total = 0;
+  for (const auto& part : parts) {
+    if (part.kind == WorkPart::Kind::spin) total += part.mean_nanoseconds();
+  }
+  return total;
+}
+
+double WorkSpec::mean_blocking_nanoseconds() const {
+  double total = 0;
+  for (const auto& part : parts) {
+    if (part.kind == WorkPart::Kind::sleep) total += part.mean_nanoseconds();
+  }
+  return total;
+}
+
+bool WorkSpec::is_fixed() const {
+  for (const auto& part : parts) {
+    if (!part.is_fixed()) return false;
+  }
+  return true;
+}
+
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
+void consume_thread_cpu(std::chrono::nanoseconds cost) {
+  // Reading the thread CPU clock is a system call (no vDSO path), so it is read once per round
+  // of 256 FNV-1a passes over the buffer (a few microseconds of arithmetic), not per pass.
+  // The buffer is thread_local and rewritten, so the compiler cannot drop the work.
+  thread_local std::array<std::uint64_t, 16> buffer{1, 2,  3,  4,  5,  6,  7,  8,
+                                                    9, 10, 11, 12, 13, 14, 15, 16};
+  constexpr std::uint64_t kFnvPrime = 0x100000001b3;
+  std::uint64_t hash = 0xcbf29ce484222325;
+  const auto until = thread_cpu_time() + cost;
+  while (thread_cpu_time() < until) {
+    for (int pass = 0; pass < 256; ++pass) {
+      for (auto& word : buffer) {
+        hash = (hash ^ word) * kFnvPrime;
+        word = hash;
+      }
+    }
+  }
 }
 
 Work::Work(WorkSpec spec, double fail_rate) : spec_(std::move(spec)), fail_rate_(fail_rate) {
@@ -182,14 +299,12 @@ Work::Work(WorkSpec spec, double fail_rate) : spec_(std::move(spec)), fail_rate_
 
 void Work::perform() const {
   thread_local std::mt19937_64 random{std::random_device{}()};
-  if (spec_.kind != WorkSpec::Kind::none) {
-    const auto cost = spec_.sample(random);
-    if (spec_.kind == WorkSpec::Kind::sleep) {
+  for (const auto& part : spec_.parts) {
+    const auto cost = part.sample(random);
+    if (part.kind == WorkPart::Kind::sleep) {
       std::this_thread::sleep_for(cost);
     } else {
-      const auto until = std::chrono::steady_clock::now() + cost;
-      while (std::chrono::steady_clock::now() < until) {
-      }
+      consume_thread_cpu(cost);
     }
   }
   if (fail_rate_ > 0 && std::uniform_real_distribution<double>(0, 1)(random) < fail_rate_) {

@@ -21,8 +21,8 @@ What it does, line by line as in the seed (``LineReceiver``, ``\\r\\n`` framing,
 
 The pool is the reactor's own (min 0, max ``--pool-size`` via
 ``reactor.suggestThreadPoolSize``; Twisted's default max is 10), so it grows lazily and never
-shrinks, exactly as Twisted does (see ../shared/TWISTED_SEMANTICS.md). SIGTERM/SIGINT stop the
-reactor with Twisted's own handlers, which drain the pool's backlog before ``run()`` returns.
+shrinks, exactly as Twisted's ``ThreadPool`` does. SIGTERM/SIGINT stop the reactor with
+Twisted's own handlers, which drain the pool's backlog before ``run()`` returns.
 
 THE ONE ADDITION TO THE SEED: error replies for ``--fail-rate``. In Twisted a failing
 ``callInThread`` handler is only logged and a failed Deferred without an errback is only
@@ -41,12 +41,12 @@ probability ``--fail-rate``) raises in the handler, and:
 
 Flags shared with reference_server: ``--port`` (0 = a free port), ``--bind`` (default
 127.0.0.1), ``--port-file PATH`` (the chosen port, written atomically), ``--mode`` (default
-call-in-thread), ``--pool-size`` (default 10, Twisted's), ``--work`` (the same grammar:
-``none | sleep|spin:DURATION[,fixed|exp][,pPROB=DURATION]...``, default ``sleep:1s`` as in the
-seed), ``--fail-rate``, ``--lf`` (a bare ``\\n`` also ends a line; replies stay ``\\r\\n``),
-``--max-line`` (``LineReceiver.MAX_LENGTH``), ``--max-queue`` (only 0: Twisted's backlog is
-unbounded). Extra: ``--backlog`` (listen backlog, Twisted's 50), ``--seed`` (for the
-random choices), ``--stats-interval S`` (``STATS {json}`` lines on stderr every S seconds:
+call-in-thread), ``--pool-size`` (default 10, Twisted's), ``--work`` (the same grammar and
+error messages, see below; default ``sleep:1s`` as in the seed), ``--fail-rate``, ``--lf`` (a
+bare ``\\n`` also ends a line; replies stay ``\\r\\n``), ``--max-line``
+(``LineReceiver.MAX_LENGTH``), ``--max-queue`` (only 0: Twisted's backlog is unbounded).
+Extra: ``--backlog`` (listen backlog, Twisted's 50), ``--seed`` (for the random choices),
+``--stats-interval S`` (``STATS {json}`` lines on stderr every S seconds:
 idle/busy/backlog/workers/threads_created/min/max from the pool, ``call_queue`` =
 ``len(reactor.threadCallQueue)``, and request/reply/error counters).
 
@@ -58,6 +58,15 @@ Where Twisted (and so this peer) differs from reference_server, on purpose:
   replies are dropped; there is no ``--drain-timeout``. A SIGINT inherited as ignored (a
   background job of a non-interactive shell) stays ignored, as Twisted leaves it; use SIGTERM.
 
+The work per request (``--work``) is ``none`` or a mix of parts run one after the other,
+``PART[+PART]...`` with ``PART = sleep|spin:DURATION[,fixed|exp][,pPROB=DURATION]...`` (e.g.
+``spin:2ms+sleep:8ms``: 2 ms of CPU, then 8 ms of blocking). ``sleep`` is ``time.sleep``, which
+releases the GIL as a database call would. ``spin`` is real pure-Python work (a hash) that runs
+until the calling thread has used DURATION of its own CPU time (``time.thread_time``), however
+long that takes on the wall clock. Because it holds the GIL, all the spin parts in flight in the
+process share one CPU at most, whatever ``--pool-size`` is: the cost Twisted pays for CPU work in
+its pool, which reference_server (no GIL) does not pay.
+
 The first line on stderr is always ``listening on HOST:PORT``. Exit codes: 0 after a clean
 stop, 2 for bad flags, a port that cannot be bound, or a missing Twisted.
 """
@@ -65,9 +74,11 @@ stop, 2 for bad flags, a port that cannot be bound, or a missing Twisted.
 import argparse
 import importlib
 import json
+import math
 import os
 import random
 import re
+import string
 import sys
 import time
 
@@ -79,99 +90,206 @@ MODES = {
     "deferToThread": "defer-to-thread",
 }
 
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-_DURATION_RE = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|ms|s)$")
-_GRAMMAR = ("expected none or KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., KIND sleep|spin, "
-            "DURATION a number and a unit ns|us|ms|s (e.g. sleep:10ms, spin:200us, "
-            "sleep:10ms,exp, sleep:1ms,p0.01=100ms)")
+# The --work grammar, kept identical to reference_server/work.cpp: the same accepted specs, the
+# same rounding to whole nanoseconds and the same error messages (tests/data/work_specs.json).
+_GRAMMAR = ("expected none or PART[+PART]..., "
+            "PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., KIND sleep|spin, "
+            "DURATION a number with ns|us|ms|s (e.g. sleep:10ms, spin:200us, "
+            "spin:2ms+sleep:8ms, sleep:1ms,p0.01=100ms)")
+_UNIT_NANOSECONDS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+_HOUR_NANOSECONDS = 3600e9
+# A plain decimal ("10", "1.5", ".5", "5."): float() alone would also take signs, exponents,
+# spaces, underscores and "inf", which reference_server rejects.
+_DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+# The spin part's hash: FNV-1a over a few 64-bit words, rewritten as it goes.
+_FNV_OFFSET = 0xcbf29ce484222325
+_FNV_PRIME = 0x100000001b3
+_MASK64 = (1 << 64) - 1
+# Hash steps between two reads of the thread CPU clock: a read costs about a microsecond (a system
+# call), 256 steps some tens of microseconds, so the clock is a few percent of the work and a spin
+# overshoots its CPU time by at most one round.
+_SPIN_PASSES = 64
+_SPIN_WORDS = (1, 2, 3, 4)
 
 
-def parse_duration(text):
-    """'10ms' -> 0.01 (seconds). Units ns, us, ms, s; at most an hour, like reference_server."""
-    match = _DURATION_RE.match(text)
-    if not match:
-        raise ValueError(f"bad duration {text!r}")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds > 3600:
-        raise ValueError(f"duration {text!r} is over an hour")
-    return seconds
+class _BadPart(Exception):
+    """What is wrong with one part; WorkSpec.parse adds which spec and which part."""
+
+
+def _quoted(text):
+    return f"'{text}'"
+
+
+def _read_decimal(text):
+    return float(text) if _DECIMAL_RE.fullmatch(text) else None
+
+
+def _round_half_away(value):
+    """std::llround for 0 <= value < 2**52 (Python's round() rounds halves to even)."""
+    whole = math.floor(value)
+    return whole + (1 if value - whole >= 0.5 else 0)
+
+
+def _number_in_part(text):
+    value = _read_decimal(text)
+    if value is None:
+        raise _BadPart(f"{_quoted(text)} is not a number")
+    return value
+
+
+def _nanoseconds_in_part(text):
+    """'1.5ms' -> 1500000 (nanoseconds); the unit is the trailing lowercase letters."""
+    number = text.rstrip(string.ascii_lowercase)
+    scale = _UNIT_NANOSECONDS.get(text[len(number):])
+    value = _read_decimal(number)
+    if value is None or scale is None:
+        raise _BadPart(f"{_quoted(text)} is not a duration with a unit")
+    # Checked in nanoseconds before rounding, with the same double arithmetic as reference_server,
+    # so that both accept exactly the same durations.
+    if value * scale > _HOUR_NANOSECONDS:
+        raise _BadPart(f"{_quoted(text)} is longer than an hour")
+    return _round_half_away(value * scale)
+
+
+def consume_thread_cpu(seconds):
+    """A spin part: hashes until the calling thread has used `seconds` more CPU time, read on
+    its thread CPU clock (time.thread_time_ns: time.thread_time's clock, in whole nanoseconds).
+
+    Pure Python, so it holds the GIL while it runs: spinning threads of one process take turns
+    and together use at most one CPU. Their wall time grows with the sharing, their CPU time not.
+    """
+    until = time.thread_time_ns() + _round_half_away(seconds * 1e9)
+    words = list(_SPIN_WORDS)  # this call's own: spinning threads share nothing
+    value = _FNV_OFFSET
+    while time.thread_time_ns() < until:
+        for _ in range(_SPIN_PASSES):
+            for i, word in enumerate(words):
+                value = ((value ^ word) * _FNV_PRIME) & _MASK64
+                words[i] = value
+    return value
+
+
+class WorkPart:
+    """One sleep or spin and its cost distribution: KIND:DURATION[,fixed|exp][,pPROB=D]..."""
+
+    def __init__(self, kind, nanoseconds, exponential=False, outliers=()):
+        self.kind = kind  # "sleep" or "spin"
+        self.nanoseconds = nanoseconds  # the mean, when exponential
+        self.exponential = exponential
+        self.outliers = list(outliers)  # [(probability, nanoseconds)]
+
+    @classmethod
+    def parse(cls, text):
+        """Raises _BadPart saying what is wrong (reference_server's parse_part)."""
+        if not text:
+            raise _BadPart("it is empty")
+        if text == "none":
+            raise _BadPart("'none' cannot be combined with other parts")
+        kind, colon, rest = text.partition(":")
+        if not colon:
+            raise _BadPart("no ':' after the kind")
+        if kind not in ("sleep", "spin"):
+            raise _BadPart(f"unknown kind {_quoted(kind)}")
+        options = rest.split(",")
+        part = cls(kind, _nanoseconds_in_part(options[0]))
+        outlier_probability = 0.0  # summed in order, as reference_server sums it
+        for i, option in enumerate(options[1:], start=1):
+            equals = option.find("=")
+            if option in ("fixed", "exp"):
+                if i != 1:
+                    raise _BadPart("the distribution must come right after the duration")
+                part.exponential = option == "exp"
+            elif option.startswith("p") and equals != -1:
+                probability = _number_in_part(option[1:equals])
+                if probability <= 0 or probability > 1:
+                    raise _BadPart(f"probability in {_quoted(option)} is not in (0, 1]")
+                outlier_probability += probability
+                part.outliers.append((probability, _nanoseconds_in_part(option[equals + 1:])))
+            else:
+                raise _BadPart(f"unknown option {_quoted(option)}")
+        if outlier_probability > 1 + 1e-12:
+            raise _BadPart("the p...= probabilities add up to over 1")
+        return part
+
+    def sample(self, rng):
+        """Seconds this part costs one request."""
+        if self.outliers:
+            pick = rng.random()
+            for probability, nanoseconds in self.outliers:
+                if pick < probability:
+                    return nanoseconds / 1e9
+                pick -= probability
+        if self.exponential and self.nanoseconds > 0:
+            return rng.expovariate(1e9 / self.nanoseconds)
+        return self.nanoseconds / 1e9
+
+    def mean_nanoseconds(self):
+        """Outliers included; the same arithmetic as reference_server, so the same result."""
+        outlier_probability = 0.0
+        mean = 0.0
+        for probability, nanoseconds in self.outliers:
+            outlier_probability += probability
+            mean += probability * nanoseconds
+        return mean + (1 - outlier_probability) * self.nanoseconds
+
+    def run(self, rng):
+        seconds = self.sample(rng)
+        if self.kind == "sleep":
+            time.sleep(seconds)
+        else:
+            consume_thread_cpu(seconds)
 
 
 class WorkSpec:
     """What one request costs, with reference_server's --work grammar (reference_server/work.hpp):
 
-        none | KIND:DURATION[,fixed|exp][,pPROB=DURATION]...
+        none | PART[+PART]...    PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]...
 
-    ``sleep`` blocks in ``time.sleep`` (releases the GIL, like the seed's MySQL call);
-    ``spin`` busy-waits on the clock (holds the GIL, like pure-Python CPU work). ``exp`` draws
-    an exponential duration with DURATION as its mean; ``pPROB=D`` makes a request cost D
-    instead with probability PROB (several may be given, adding up to at most 1).
+    The parts run one after the other, in the order given, each with its own options. ``sleep``
+    blocks in ``time.sleep`` (releases the GIL, like the seed's MySQL call). ``spin`` computes a
+    hash in pure Python until the calling thread has used DURATION of its own CPU time (its thread
+    CPU clock, ``time.thread_time``), however long that takes on the wall clock; it holds the GIL
+    meanwhile, so all the spin parts running in the process share one CPU at most, as pure-Python
+    work does. ``exp`` draws an exponential duration with DURATION as its mean; ``pPROB=D`` makes
+    the part cost D instead with probability PROB (several may be given, adding up to at most 1).
+    DURATION is a plain decimal and a unit ns, us, ms or s, at most an hour. A bad spec raises
+    ValueError with reference_server's message.
     """
 
-    def __init__(self, kind="none", seconds=0.0, exponential=False, outliers=()):
-        self.kind = kind
-        self.seconds = seconds
-        self.exponential = exponential
-        self.outliers = list(outliers)  # [(probability, seconds)]
+    def __init__(self, parts=()):
+        self.parts = list(parts)  # empty: none
 
     @classmethod
     def parse(cls, text):
-        def reject(why):
-            raise ValueError(f"bad work spec {text!r}: {why}; {_GRAMMAR}")
-
         if text == "none":
             return cls()
-        kind, colon, rest = text.partition(":")
-        if not colon:
-            reject("no ':' after the kind")
-        if kind not in ("sleep", "spin"):
-            reject(f"unknown kind {kind!r}")
-        parts = rest.split(",")
-        try:
-            spec = cls(kind, parse_duration(parts[0]))
-            for i, part in enumerate(parts[1:], start=1):
-                if part in ("fixed", "exp"):
-                    if i != 1:
-                        reject("the distribution must come right after the duration")
-                    spec.exponential = part == "exp"
-                elif part.startswith("p") and "=" in part:
-                    probability_text, _, duration_text = part[1:].partition("=")
-                    probability = float(probability_text)
-                    if not 0 < probability <= 1:
-                        reject(f"probability in {part!r} is not in (0, 1]")
-                    spec.outliers.append((probability, parse_duration(duration_text)))
-                else:
-                    reject(f"unknown part {part!r}")
-        except ValueError as e:
-            if str(e).startswith("bad work spec"):
-                raise
-            reject(str(e))
-        if sum(p for p, _ in spec.outliers) > 1 + 1e-12:
-            reject("the p...= probabilities add up to over 1")
-        return spec
-
-    def sample(self, rng):
-        """Seconds this request costs."""
-        if self.outliers:
-            pick = rng.random()
-            for probability, seconds in self.outliers:
-                if pick < probability:
-                    return seconds
-                pick -= probability
-        if self.exponential and self.seconds > 0:
-            return rng.expovariate(1.0 / self.seconds)
-        return self.seconds
+        pieces = text.split("+")
+        parts = []
+        for number, piece in enumerate(pieces, start=1):
+            try:
+                parts.append(WorkPart.parse(piece))
+            except _BadPart as bad:
+                where = f"part {number} {_quoted(piece)}: " if len(pieces) > 1 else ""
+                raise ValueError(
+                    f"bad work spec {_quoted(text)}: {where}{bad}; {_GRAMMAR}") from None
+        return cls(parts)
 
     def run(self, rng):
-        if self.kind == "none":
-            return
-        seconds = self.sample(rng)
-        if self.kind == "sleep":
-            time.sleep(seconds)
-        else:
-            deadline = time.perf_counter() + seconds
-            while time.perf_counter() < deadline:
-                pass
+        """Runs the parts in order."""
+        for part in self.parts:
+            part.run(rng)
+
+    def _mean_seconds(self, kind):
+        return sum(part.mean_nanoseconds() for part in self.parts if part.kind == kind) / 1e9
+
+    def mean_cpu_seconds(self):
+        """Expected spin (CPU) time of one request, outliers included."""
+        return self._mean_seconds("spin")
+
+    def mean_blocking_seconds(self):
+        """Expected sleep (blocking) time of one request, outliers included."""
+        return self._mean_seconds("sleep")
 
 
 class InjectedFailure(Exception):
@@ -193,9 +311,12 @@ def parse_args(argv):
                         help="reactor.suggestThreadPoolSize(N) (default 10, Twisted's)")
     parser.add_argument("--work", default="sleep:1s",
                         help="work per request (default sleep:1s, the seed's): none | "
-                             "KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., KIND sleep|spin, "
-                             "units ns|us|ms|s; e.g. sleep:10ms  spin:200us,exp  "
-                             "sleep:1ms,p0.01=100ms")
+                             "PART[+PART]... run in order, PART = "
+                             "KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., units ns|us|ms|s; "
+                             "KIND sleep (time.sleep, releases the GIL) or spin (DURATION of "
+                             "the thread's own CPU time, holding the GIL, so all spin parts "
+                             "share one CPU at most); e.g. sleep:10ms  spin:200us,exp  "
+                             "spin:2ms+sleep:8ms  sleep:1ms,p0.01=100ms")
     parser.add_argument("--fail-rate", type=float, default=0.0,
                         help="probability in [0, 1] that a request fails (err: reply)")
     parser.add_argument("--seed", type=int, default=None,
@@ -338,7 +459,7 @@ def build_factory(args, counters):
 
 
 def pool_stats(reactor, counters, started):
-    """Pool figures as TWISTED_SEMANTICS.md section 9 lists them (unsynchronized reads)."""
+    """The pool's own figures and the reactor's call queue (unsynchronized reads)."""
     stats = {"t": round(time.monotonic() - started, 3)}
     pool = reactor.threadpool
     if pool is not None:

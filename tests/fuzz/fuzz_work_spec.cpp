@@ -1,4 +1,4 @@
-// libFuzzer target: the --work grammar (WorkSpec::parse) and durations (parse_duration),
+// libFuzzer target: the --work grammar (WorkSpec::parse, mixes of parts joined by '+') and durations (parse_duration),
 // reference_server/work.hpp. Bad text may only throw std::invalid_argument; good text must
 // round-trip through its canonical spelling and give finite, non-negative costs.
 #include <chrono>
@@ -26,9 +26,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (poolbench::WorkSpec::parse(canonical).to_string() != canonical) std::abort();
     const double mean = spec.mean_nanoseconds();
     if (!std::isfinite(mean) || mean < 0) std::abort();
+    if (mean != spec.mean_cpu_nanoseconds() + spec.mean_blocking_nanoseconds()) std::abort();
     std::mt19937_64 random(42);
-    for (int i = 0; i < 4; ++i) {
-      if (spec.sample(random).count() < 0) std::abort();
+    for (const auto& part : spec.parts) {
+      for (int i = 0; i < 4; ++i) {
+        if (part.sample(random).count() < 0) std::abort();
+      }
     }
   } catch (const std::invalid_argument&) {
   }

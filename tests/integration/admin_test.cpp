@@ -186,6 +186,37 @@ TEST(Admin, StatsHasEveryFieldWithItsType) {
   }
 }
 
+// The server's own resource counters: CPU time (spin work costs CPU), context switches, threads
+// and the CPUs it may use, in /stats and /metrics.
+TEST(Admin, StatsAndMetricsReportTheProcessCpuSwitchesThreadsAndCpus) {
+  AdminServerProcess server(
+      {"--mode", "call-in-thread", "--pool-size", "2", "--work", "spin:20ms"});
+  const json before = stats(server.admin_port())["process"];
+  round_trips(server.port(), 10);
+  const json after = stats(server.admin_port())["process"];
+  ASSERT_TRUE(after.is_object());
+  EXPECT_TRUE(after["pid"].is_number_integer());
+  EXPECT_FALSE(after["cpus"].empty());
+  EXPECT_TRUE(std::is_sorted(after["cpus"].begin(), after["cpus"].end()));
+  // Ten requests of 20 ms of CPU each: at least 200 ms of the process's CPU time.
+  const double cpu = after["cpu_s"].get<double>() - before["cpu_s"].get<double>();
+  EXPECT_GE(cpu, 0.2 * 0.99);
+  EXPECT_LT(cpu, 0.2 + 1.0) << "far more CPU than the work asks";
+  EXPECT_NEAR(after["cpu_s"].get<double>(),
+              after["cpu_user_s"].get<double>() + after["cpu_system_s"].get<double>(), 0.05);
+  EXPECT_GE(after["threads"].get<int>(), 2);  // the reactor and a worker at least
+  EXPECT_GT(after["voluntary_context_switches"].get<std::uint64_t>(),
+            before["voluntary_context_switches"].get<std::uint64_t>());
+  const std::string metrics = get(server.admin_port(), "/metrics").body;
+  for (const char* line :
+       {"\nprocess_cpu_seconds_total ", "\npoolbench_process_cpu_seconds_total{mode=\"user\"} ",
+        "\npoolbench_process_context_switches_total{kind=\"voluntary\"} ",
+        "\npoolbench_process_context_switches_total{kind=\"involuntary\"} ",
+        "\npoolbench_process_threads ", "\npoolbench_process_allowed_cpus "}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line;
+  }
+}
+
 class EveryMode : public ::testing::TestWithParam<std::string> {};
 INSTANTIATE_TEST_SUITE_P(Admin, EveryMode,
                          ::testing::Values("inline", "call-in-thread", "defer-to-thread"),

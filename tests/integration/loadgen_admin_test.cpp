@@ -30,7 +30,8 @@ struct TempFile {
 // Runs loadgen with `args`; returns its exit code.
 int run_loadgen(std::vector<std::string> args) {
   args.insert(args.begin(), POOLBENCH_LOADGEN_BIN);
-  auto child = ChildProcess::spawn(args, {.stdout_path = "/dev/null", .stderr_path = "/dev/null"});
+  auto child = ChildProcess::spawn(
+      args, {.stdout_path = "/dev/null", .stderr_path = "/dev/null", .cpus = {}});
   const auto status = child.wait_for(std::chrono::seconds(60));
   return status ? exit_code_of(*status) : -1;
 }

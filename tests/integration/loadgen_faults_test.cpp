@@ -37,9 +37,9 @@ TEST_F(LoadgenFaults, AServerSlowToStartIsWaitedForWithinTheConnectTimeout) {
       start({"run", "--target", "127.0.0.1:" + std::to_string(port), "--connect-timeout", "10s",
              "--duration", "500ms", "--warmup", "100ms", "--json", path("r.json"), "--quiet"});
   std::this_thread::sleep_for(1s);  // loadgen is being refused meanwhile
-  ChildProcess late =
-      ChildProcess::spawn({POOLBENCH_SERVER_BIN, "--port", std::to_string(port), "--work", "none"},
-                          {.stdout_path = dir_ / "server.out", .stderr_path = dir_ / "server.err"});
+  ChildProcess late = ChildProcess::spawn(
+      {POOLBENCH_SERVER_BIN, "--port", std::to_string(port), "--work", "none"},
+      {.stdout_path = dir_ / "server.out", .stderr_path = dir_ / "server.err", .cpus = {}});
   EXPECT_EQ(finish(loadgen, 20s), 0) << text("stderr");
   const json r = document("r.json");
   EXPECT_EQ(r["end"], "complete");
@@ -163,8 +163,8 @@ TEST_F(LoadgenFaults, AFullDiskIsAClearErrorAndLeavesNoPartialFile) {
                                    "--json",
                                    path("r.json"),
                                    "--quiet"};
-  ChildProcess loadgen =
-      ChildProcess::spawn(argv, {.stdout_path = dir_ / "stdout", .stderr_path = dir_ / "stderr"});
+  ChildProcess loadgen = ChildProcess::spawn(
+      argv, {.stdout_path = dir_ / "stdout", .stderr_path = dir_ / "stderr", .cpus = {}});
   EXPECT_EQ(finish(loadgen, 20s), 1) << text("stderr");
   const std::string err = text("stderr");
   EXPECT_NE(err.find("cannot write " + path("r.json")), std::string::npos) << err;

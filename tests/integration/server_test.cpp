@@ -144,8 +144,8 @@ TEST(Server, RejectsBadFlagsWithExitCodeTwo) {
                                                 {"--drain-timeout", "forever"}}) {
     std::vector<std::string> argv{POOLBENCH_SERVER_BIN, "--port", "0"};
     argv.insert(argv.end(), flags.begin(), flags.end());
-    auto process =
-        ChildProcess::spawn(argv, {.stdout_path = "/dev/null", .stderr_path = "/dev/null"});
+    auto process = ChildProcess::spawn(
+        argv, {.stdout_path = "/dev/null", .stderr_path = "/dev/null", .cpus = {}});
     const auto status = process.wait_for(10s);
     ASSERT_TRUE(status.has_value());
     EXPECT_EQ(exit_code_of(*status), 2) << flags[0] << " " << flags[1];

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "process.hpp"
+#include "process_usage.hpp"
 #include "server_process.hpp"
 
 namespace poolbench {
@@ -27,8 +28,8 @@ Sweep run_sweep_process(const std::string& name, std::vector<std::string> flags)
   std::filesystem::remove_all(out);
   std::vector<std::string> argv{POOLBENCH_LOADGEN_BIN, "sweep", "--quiet", "--out", out.string()};
   argv.insert(argv.end(), flags.begin(), flags.end());
-  auto process =
-      ChildProcess::spawn(argv, {.stdout_path = "/dev/null", .stderr_path = "/dev/null"});
+  auto process = ChildProcess::spawn(
+      argv, {.stdout_path = "/dev/null", .stderr_path = "/dev/null", .cpus = {}});
   const auto status = process.wait_for(std::chrono::seconds(120));
   EXPECT_TRUE(status.has_value()) << "the sweep did not finish";
   return {status ? exit_code_of(*status) : -1, out};
@@ -47,7 +48,7 @@ TEST(Sweep, ATinyGridWritesOneFilePerPointAndTheSweepDocument) {
                    " --port {port} --mode {mode} --pool-size {pool} --work {work}"});
   ASSERT_EQ(sweep.exit_code, 0);
   const json doc = read_json(sweep.out / "sweep.json");
-  EXPECT_EQ(doc["schema"], "poolbench.sweep/1");
+  EXPECT_EQ(doc["schema"], "poolbench.sweep/2");
   ASSERT_EQ(doc["points"].size(), 4u);
   // S_eff, measured first with one connection and one worker: the 20 ms sleep plus a little.
   ASSERT_EQ(doc["calibration"]["status"], "ok") << doc["calibration"].dump();
@@ -68,8 +69,9 @@ TEST(Sweep, ATinyGridWritesOneFilePerPointAndTheSweepDocument) {
     const bool one_worker = point["mode"] == "inline" || point["pool_size"] == 1;
     const json& model = run["model_prediction"];
     EXPECT_EQ(model["service_time_source"], "calibrated");
-    EXPECT_DOUBLE_EQ(model["throughput_rps"].get<double>(),
+    EXPECT_DOUBLE_EQ(model["concurrency_bound_rps"].get<double>(),
                      (one_worker ? 1.0 : 4.0) * 1e6 / service_time_us);
+    EXPECT_EQ(model["bound"], "concurrency");  // a sleep hardly uses the CPU
     EXPECT_NEAR(run["model_prediction"]["throughput_ratio"].get<double>(), 1.0, 0.15) << stem;
   }
 }
@@ -133,7 +135,47 @@ TEST(Sweep, ARunningServerIsResizedBetweenPointsAndItsPoolSizePutBack) {
   EXPECT_TRUE(server.process().running());
 }
 
+// Spin work costs CPU time: on one CPU, 5 ms of CPU per request allow at most 200 requests/s
+// whatever the pool, the server's CPU per request is at least the spin, and the model says the
+// CPU is the bound. (Model-level facts: a slow machine only lowers the throughput.)
+TEST(Sweep, CpuWorkOnOneCpuIsCappedAtOneOverItsCpuTime) {
+  const std::vector<int> cpus = allowed_cpus();
+  const int server_cpu = cpus.back();
+  std::vector<std::string> flags{"--modes",       "call-in-thread",
+                                 "--pool-sizes",  "1,4",
+                                 "--connections", "8",
+                                 "--duration",    "1.5s",
+                                 "--warmup",      "0.3s",
+                                 "--work",        "spin:5ms",
+                                 "--server-cpus", std::to_string(server_cpu)};
+  if (cpus.size() >= 2) flags.insert(flags.end(), {"--loadgen-cpus", std::to_string(cpus.front())});
+  const auto sweep = run_sweep_process("cpu", flags);
+  ASSERT_EQ(sweep.exit_code, 0);
+  const json doc = read_json(sweep.out / "sweep.json");
+  EXPECT_EQ(doc["config"]["server_cpus"], std::to_string(server_cpu));
+  ASSERT_EQ(doc["calibration"]["status"], "ok") << doc["calibration"].dump();
+  EXPECT_GE(doc["calibration"]["cpu_time_us"].get<double>(), 5000 * 0.99);
+  EXPECT_LT(doc["calibration"]["cpu_time_us"].get<double>(), 5000 * 2.0);
+  const json run = read_json(sweep.out / "call-in-thread-pool4.json");
+  const json& server = run["resources"]["server"];
+  ASSERT_TRUE(server.is_object()) << run["resources"].dump();
+  EXPECT_EQ(server["cpus"], json::array({server_cpu}));
+  EXPECT_GE(server["cpu_us_per_request"].get<double>(), 5000 * 0.99);
+  EXPECT_LT(server["cpu_us_per_request"].get<double>(), 5000 * 2.0);
+  EXPECT_LE(server["utilization"].get<double>(), 1.05);
+  EXPECT_LE(run["throughput_rps"].get<double>(), 200 * 1.05);
+  const json& model = run["model_prediction"];
+  EXPECT_EQ(model["bound"], "cpu");
+  EXPECT_EQ(model["cpus"], 1);
+  EXPECT_LE(model["throughput_rps"].get<double>(), 200.0);
+  EXPECT_LE(model["mva_throughput_rps"].get<double>(), model["throughput_rps"].get<double>());
+  EXPECT_LT(model["knee_pool"].get<double>(), 2.0);  // P* = S/c: a spin-only request is all CPU
+  EXPECT_TRUE(doc["knee"].contains("call-in-thread"));
+}
+
 TEST(Sweep, BadFlagsExitTwo) {
+  EXPECT_EQ(run_sweep_process("bad-cpus", {"--server-cpus", "one"}).exit_code, 2);
+  EXPECT_EQ(run_sweep_process("absent-cpu", {"--loadgen-cpus", "1000"}).exit_code, 2);
   EXPECT_EQ(run_sweep_process("bad-mode", {"--modes", "threaded"}).exit_code, 2);
   EXPECT_EQ(run_sweep_process("bad-work", {"--work", "sleep:forever"}).exit_code, 2);
   EXPECT_EQ(run_sweep_process("bad-pool", {"--pool-sizes", "0"}).exit_code, 2);

@@ -6,7 +6,9 @@ else this interpreter. The tests skip (saying why) only when none of them has Tw
 """
 
 import importlib.util
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,6 +20,7 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVER = os.path.join(ROOT, "scripts", "twisted_server.py")
+WORK_SPECS = os.path.join(ROOT, "tests", "data", "work_specs.json")
 MODES = ("inline", "call-in-thread", "defer-to-thread")
 
 
@@ -31,6 +34,12 @@ def find_twisted_python():
 
 
 PYTHON = find_twisted_python()
+
+
+def load_work_specs():
+    """The --work cases shared with reference_server's unit tests."""
+    with open(WORK_SPECS) as f:
+        return json.load(f)
 
 
 class Server:
@@ -203,9 +212,23 @@ class TwistedServerTest(unittest.TestCase):
                 self.assertEqual(result.returncode, 2)
                 self.assertIn("error", result.stderr)
 
+    def test_bad_work_gives_reference_servers_message(self):
+        result = subprocess.run([PYTHON, SERVER, "--port", "0", "--work", "spin:1ms+nap:9ms"],
+                                capture_output=True, text=True, timeout=20)
+        self.assertEqual(result.returncode, 2)
+        expected = ("bad work spec 'spin:1ms+nap:9ms': part 2 'nap:9ms': unknown kind 'nap'; "
+                    + load_work_specs()["grammar"])
+        self.assertTrue(result.stderr.endswith(f"twisted_server.py: error: {expected}\n"),
+                        result.stderr)
+
+    def test_mixed_work(self):
+        server = self.start("--mode", "defer-to-thread", "--work", "spin:1ms+sleep:1ms,exp")
+        self.assertEqual(exchange(server.port, [b"m1", b"m2"]), [b"ack:m1", b"ack:m2"])
+
 
 class WorkSpecTest(unittest.TestCase):
-    """The --work grammar is reference_server's (reference_server/work.hpp)."""
+    """The --work grammar is reference_server's (reference_server/work.hpp): the shared cases in
+    tests/data/work_specs.json, which tests/unit/work_test.cpp checks on the C++ side."""
 
     @classmethod
     def setUpClass(cls):
@@ -216,35 +239,94 @@ class WorkSpecTest(unittest.TestCase):
     def parse(self, text):
         return self.module.WorkSpec.parse(text)
 
-    def test_good_specs(self):
-        self.assertEqual(self.parse("none").kind, "none")
-        spec = self.parse("sleep:10ms")
-        self.assertEqual((spec.kind, spec.seconds, spec.exponential), ("sleep", 0.01, False))
-        self.assertAlmostEqual(self.parse("spin:200us").seconds, 200e-6)
-        self.assertAlmostEqual(self.parse("sleep:1.5s").seconds, 1.5)
-        self.assertAlmostEqual(self.parse("sleep:100ns").seconds, 100e-9)
-        self.assertTrue(self.parse("sleep:10ms,exp").exponential)
-        spec = self.parse("sleep:1ms,p0.01=100ms,p0.5=2ms")
-        self.assertEqual(len(spec.outliers), 2)
-        self.assertAlmostEqual(spec.outliers[0][1], 0.1)
+    def test_accepts_the_shared_valid_specs_with_their_mean_costs(self):
+        cases = load_work_specs()["valid"]
+        self.assertTrue(cases)
+        for case in cases:
+            with self.subTest(spec=case["spec"]):
+                spec = self.parse(case["spec"])
+                self.assertAlmostEqual(spec.mean_cpu_seconds() * 1e9, case["cpu_ns"], delta=1e-3)
+                self.assertAlmostEqual(spec.mean_blocking_seconds() * 1e9, case["blocking_ns"],
+                                       delta=1e-3)
 
-    def test_bad_specs(self):
-        for text in ("sleep:10", "sleep:1m", "nap:1ms", "sleep", "sleep:", "sleep:10ms,poisson",
-                     "sleep:1ms,p0=1ms", "sleep:1ms,p0.6=1ms,p0.6=2ms", "sleep:2h",
-                     "sleep:1ms,p0.1=1ms,exp", ""):
-            with self.subTest(text=text):
-                with self.assertRaisesRegex(ValueError, "bad work spec"):
-                    self.parse(text)
+    def test_rejects_the_shared_bad_specs_with_the_shared_messages(self):
+        specs = load_work_specs()
+        self.assertTrue(specs["invalid"])
+        for case in specs["invalid"]:
+            with self.subTest(spec=case["spec"]):
+                with self.assertRaises(ValueError) as raised:
+                    self.parse(case["spec"])
+                self.assertEqual(str(raised.exception), case["error"] + "; " + specs["grammar"])
+
+    def test_an_hour_is_checked_in_nanoseconds_before_rounding(self):
+        self.assertEqual(self.parse("sleep:3600s").mean_blocking_seconds(), 3600)
+        self.assertEqual(self.parse("sleep:3600000ms").mean_blocking_seconds(), 3600)
+        with self.assertRaisesRegex(ValueError, "'3600.000001s' is longer than an hour"):
+            self.parse("sleep:3600.000001s")
+        # Then rounded to whole nanoseconds, halves away from zero (std::llround).
+        self.assertEqual(self.parse("sleep:0.5ns").parts[0].nanoseconds, 1)
+        self.assertEqual(self.parse("sleep:2.5ns").parts[0].nanoseconds, 3)
+        self.assertEqual(self.parse("sleep:0.49999999999999994ns").parts[0].nanoseconds, 0)
+
+    def test_parts_keep_their_order_and_their_own_options(self):
+        spec = self.parse("spin:2ms,p0.01=50ms+sleep:8ms,exp")
+        self.assertEqual([part.kind for part in spec.parts], ["spin", "sleep"])
+        spin, sleep = spec.parts
+        self.assertEqual((spin.nanoseconds, spin.exponential, spin.outliers),
+                         (2_000_000, False, [(0.01, 50_000_000)]))
+        self.assertEqual((sleep.nanoseconds, sleep.exponential, sleep.outliers),
+                         (8_000_000, True, []))
+        self.assertEqual(self.parse("none").parts, [])
 
     def test_sample(self):
-        import random
         rng = random.Random(1)
-        spec = self.parse("sleep:1ms,p0.25=100ms")
-        samples = [spec.sample(rng) for _ in range(4000)]
+        part = self.parse("sleep:1ms,p0.25=100ms").parts[0]
+        samples = [part.sample(rng) for _ in range(4000)]
         self.assertAlmostEqual(samples.count(0.1) / len(samples), 0.25, delta=0.03)
-        exp = self.parse("sleep:10ms,exp")
+        exp = self.parse("sleep:10ms,exp").parts[0]
         mean = sum(exp.sample(rng) for _ in range(4000)) / 4000
         self.assertAlmostEqual(mean, 0.01, delta=0.001)
+
+    def test_spin_uses_its_duration_of_thread_cpu_time(self):
+        spec = self.parse("spin:30ms")
+        before = time.thread_time()
+        spec.run(random.Random(1))
+        used = time.thread_time() - before
+        self.assertGreaterEqual(used, 0.030)
+        self.assertLess(used, 0.050, "the spin overshot its CPU time by 20 ms or more")
+
+    @unittest.skipUnless(getattr(sys, "_is_gil_enabled", lambda: True)(),
+                         "a free-threaded Python has no GIL to share")
+    def test_spinning_threads_share_one_cpu_under_the_gil(self):
+        # Each spin still gets its whole CPU time, but holding the GIL they take turns: a model
+        # fact, so a slow or busy machine only makes the wall time longer.
+        spec = self.parse("spin:50ms")
+        used = [0.0, 0.0]
+
+        def spin(i):
+            before = time.thread_time()
+            spec.run(random.Random(i))
+            used[i] = time.thread_time() - before
+
+        threads = [threading.Thread(target=spin, args=(i,)) for i in range(2)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.monotonic() - started
+        for cpu in used:
+            self.assertGreaterEqual(cpu, 0.050)
+        self.assertGreaterEqual(wall, 0.095, "two 50 ms spins ran in parallel despite the GIL")
+
+    def test_parts_run_in_turn_and_sleep_uses_no_cpu(self):
+        spec = self.parse("spin:10ms+sleep:20ms")
+        cpu_before, wall_before = time.thread_time(), time.monotonic()
+        spec.run(random.Random(1))
+        cpu, wall = time.thread_time() - cpu_before, time.monotonic() - wall_before
+        self.assertGreaterEqual(cpu, 0.010)
+        self.assertLess(cpu, 0.025, "the sleep part must not use CPU")
+        self.assertGreaterEqual(wall, 0.030)
 
 
 class MissingTwistedTest(unittest.TestCase):

@@ -32,8 +32,8 @@ class LoadgenTest : public ::testing::Test {
   // Starts loadgen with `args`; its output goes to the files "stdout" and "stderr".
   ChildProcess start(std::vector<std::string> args) {
     args.insert(args.begin(), POOLBENCH_LOADGEN_BIN);
-    return ChildProcess::spawn(args,
-                               {.stdout_path = dir_ / "stdout", .stderr_path = dir_ / "stderr"});
+    return ChildProcess::spawn(
+        args, {.stdout_path = dir_ / "stdout", .stderr_path = dir_ / "stderr", .cpus = {}});
   }
   // Waits (bounded) for a loadgen started with start() and returns its exit code.
   int finish(ChildProcess& child, std::chrono::milliseconds limit) {

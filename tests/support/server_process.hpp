@@ -36,7 +36,8 @@ class ServerProcess {
                                   (directory_ / "port").string()};
     argv.insert(argv.end(), flags.begin(), flags.end());
     process_.emplace(ChildProcess::spawn(
-        argv, {.stdout_path = directory_ / "stdout", .stderr_path = directory_ / "stderr"}));
+        argv,
+        {.stdout_path = directory_ / "stdout", .stderr_path = directory_ / "stderr", .cpus = {}}));
     port_ = wait_for_port_file(*process_, directory_ / "port", std::chrono::seconds(10));
   }
   // A server stopped by SIGTERM drains and exits 0; anything else (a crash, a sanitizer
