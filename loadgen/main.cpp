@@ -495,11 +495,13 @@ int sweep_command(SweepCommand& sweep) {
       return;
     }
     std::fprintf(stderr,
-                 "calibration (one connection, one worker): S = %.3f ms, server CPU c = %.3f ms "
-                 "per request (nominal %.3f ms, %.3f ms)\n",
+                 "calibration: S = %.3f ms (one connection, one worker; nominal %.3f ms); server "
+                 "CPU c = %.3f ms per request (%s; alone %.3f ms; nominal %.3f ms)\n",
                  calibration["service_time_us"].get<double>() / 1000.0,
-                 calibration["cpu_time_us"].get<double>() / 1000.0,
                  calibration["nominal_service_time_us"].get<double>() / 1000.0,
+                 calibration["cpu_time_us"].get<double>() / 1000.0,
+                 calibration["cpu_time_source"].get<std::string>().c_str(),
+                 calibration["cpu_time_alone_us"].get<double>() / 1000.0,
                  calibration["nominal_cpu_time_us"].get<double>() / 1000.0);
   };
   // The time left, from the points so far (servers' start and stop included).

@@ -9,11 +9,12 @@
 #include <system_error>
 
 #include "admin_client.hpp"
+#include "calibration.hpp"
 #include "model.hpp"
+#include "point_runner.hpp"
 #include "process.hpp"
 #include "process_usage.hpp"
 #include "result.hpp"
-#include "usage_recorder.hpp"
 #include "work.hpp"
 
 namespace poolbench {
@@ -26,212 +27,6 @@ std::filesystem::path own_executable() {
   auto path = std::filesystem::read_symlink("/proc/self/exe", error);
   return error ? std::filesystem::path() : path;
 }
-
-bool is_inline(std::string_view mode) {
-  return mode == "inline";
-}
-
-json server_record(const SweepPoint& point, const std::string& work,
-                   const std::vector<std::string>& argv, const std::filesystem::path& log) {
-  return {{"mode", point.mode},
-          {"pool_size", point.pool_size},
-          {"work", work},
-          {"argv", argv},
-          {"exit_status", nullptr},
-          {"exit", nullptr},
-          {"log", log.filename().string()}};
-}
-
-void record_exit(json& server, int wait_status) {
-  server["exit_status"] = exit_code_of(wait_status);
-  server["exit"] = describe_wait_status(wait_status);
-}
-
-// The counters a running server reports in its /stats "process" object.
-std::optional<ProcessUsage> usage_from_stats(const json& stats) {
-  if (!stats.contains("process") || !stats["process"].is_object()) return std::nullopt;
-  const json& process = stats["process"];
-  ProcessUsage usage;
-  usage.cpu_s = process.value("cpu_s", 0.0);
-  usage.cpu_user_s = process.value("cpu_user_s", 0.0);
-  usage.cpu_system_s = process.value("cpu_system_s", 0.0);
-  usage.voluntary_switches = process.value("voluntary_context_switches", std::uint64_t{0});
-  usage.involuntary_switches = process.value("involuntary_context_switches", std::uint64_t{0});
-  usage.threads = process.value("threads", 0);
-  usage.cpus = process.value("cpus", std::vector<int>{});
-  return usage;
-}
-
-// Runs one point: starts the server, waits until it accepts, runs the load, stops the server;
-// or, against a running server, resizes its pool and runs the load. Returns the point's
-// sweep.json entry: status ok|failed|interrupted, reason, and the run document with its
-// "server" record (no model: the caller adds it).
-class PointRunner {
- public:
-  PointRunner(const SweepSettings& settings, const std::vector<std::string>& command,
-              const std::string& host, const std::optional<AdminUrl>& running,
-              const RunHooks& hooks)
-      : settings_(settings), command_(command), host_(host), running_(running), hooks_(hooks) {}
-
-  json run(const SweepPoint& point, const LoadSettings& load) const {
-    return running_ ? run_resized(point, load) : run_started(point, load);
-  }
-
-  // What one request costs alone: one connection against one worker. Its response time is the
-  // effective service time S (timer slack and the loopback round trip included): the median
-  // for work of fixed cost (a few scheduling outliers on a shared machine would inflate a
-  // mean), the mean when the cost varies. The server's CPU time per request is c.
-  json calibrate() const {
-    const bool pool_mode = std::any_of(settings_.modes.begin(), settings_.modes.end(),
-                                       [](const std::string& mode) { return !is_inline(mode); });
-    const SweepPoint point{pool_mode ? "call-in-thread" : "inline", 1, "calibration"};
-    LoadSettings load = settings_.load;
-    load.connections = 1;
-    load.depth = 1;
-    load.rate = 0;
-    load.think_time = {};
-    load.requests = 0;
-    load.duration = std::min<std::chrono::nanoseconds>(load.duration, std::chrono::seconds(2));
-    load.warmup = std::min<std::chrono::nanoseconds>(load.warmup, std::chrono::milliseconds(200));
-    json entry = run(point, load);
-    const WorkSpec work = WorkSpec::parse(settings_.work);
-    json calibration = {{"status", entry["status"]},
-                        {"reason", entry["reason"]},
-                        {"mode", point.mode},
-                        {"pool_size", 1},
-                        {"connections", 1},
-                        {"service_time_us", nullptr},
-                        {"service_time_statistic", work.is_fixed() ? "p50" : "mean"},
-                        {"cpu_time_us", nullptr},
-                        {"nominal_service_time_us", work.mean_nanoseconds() / 1e3},
-                        {"nominal_cpu_time_us", work.mean_cpu_nanoseconds() / 1e3}};
-    if (!entry["result"].is_object()) return calibration;
-    const json& result = entry["result"];
-    const json& latency = result["latency_us"];
-    calibration["service_time_us"] = latency.value(work.is_fixed() ? "p50" : "mean", 0.0);
-    calibration["mean_us"] = latency.value("mean", 0.0);
-    calibration["p50_us"] = latency.value("p50", 0);
-    calibration["p99_us"] = latency.value("p99", 0);
-    calibration["requests"] = result.value("completed", 0);
-    const json& server = result["resources"].is_object() ? result["resources"]["server"] : json();
-    if (server.is_object() && server["cpu_us_per_request"].is_number()) {
-      calibration["cpu_time_us"] = server["cpu_us_per_request"];
-    }
-    if (calibration["requests"].get<int>() == 0 || calibration["cpu_time_us"].is_null()) {
-      calibration["status"] = "failed";
-      if (calibration["reason"].is_null()) {
-        calibration["reason"] = "no request completed, or the server's CPU time was unreadable";
-      }
-    }
-    return calibration;
-  }
-
- private:
-  static json new_entry(const SweepPoint& point) {
-    return {{"mode", point.mode}, {"pool_size", point.pool_size},
-            {"status", "ok"},     {"reason", nullptr},
-            {"file", nullptr},    {"result", nullptr}};
-  }
-
-  json run_started(const SweepPoint& point, LoadSettings load) const {
-    const auto log_path = settings_.out_dir / (point.name + ".server.log");
-    json entry = new_entry(point);
-    const std::uint16_t port = pick_free_port();
-    const std::uint16_t admin_port = settings_.admin ? pick_free_port() : 0;
-    const auto argv =
-        substitute_placeholders(command_, {{"{port}", std::to_string(port)},
-                                           {"{mode}", point.mode},
-                                           {"{pool}", std::to_string(point.pool_size)},
-                                           {"{work}", settings_.work},
-                                           {"{admin_port}", std::to_string(admin_port)}});
-    json server = server_record(point, settings_.work, argv, log_path);
-    std::optional<ChildProcess> process;
-    try {
-      process.emplace(ChildProcess::spawn(
-          argv, {.stdout_path = log_path, .stderr_path = log_path, .cpus = settings_.server_cpus}));
-      wait_until_accepting(*process, host_, port, settings_.server_start_timeout);
-      const std::string bracketed =
-          host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
-      load.target = bracketed + ":" + std::to_string(port);
-      std::optional<AdminUrl> admin;
-      if (settings_.admin) admin = parse_admin_url(bracketed + ":" + std::to_string(admin_port));
-      const pid_t pid = process->pid();
-      json run = measure(entry, load, admin, [pid] { return usage_of(pid); });
-      record_exit(server, process->stop(settings_.server_stop_grace));
-      run["server"] = std::move(server);
-      entry["result"] = std::move(run);
-    } catch (const std::exception& failure) {
-      entry["status"] = "failed";
-      entry["reason"] = (process && !process->running() ? "server did not start: " : "") +
-                        std::string(failure.what());
-      if (process) record_exit(server, process->stop(settings_.server_stop_grace));
-      entry["server"] = std::move(server);
-    }
-    return entry;
-  }
-
-  json run_resized(const SweepPoint& point, const LoadSettings& load) const {
-    json entry = new_entry(point);
-    json server = {{"mode", point.mode},     {"pool_size", point.pool_size},
-                   {"work", settings_.work}, {"running", running_->text},
-                   {"exit_status", nullptr}, {"exit", nullptr}};
-    try {
-      resize_server_pool(*running_, point.pool_size);
-      const AdminUrl& admin = *running_;
-      json run = measure(entry, load, running_, [&admin] {
-        try {
-          return usage_from_stats(fetch_server_stats(admin));
-        } catch (const std::exception&) {
-          return std::optional<ProcessUsage>();  // a missed sample: the span uses the others
-        }
-      });
-      run["server"] = std::move(server);
-      entry["result"] = std::move(run);
-    } catch (const std::exception& failure) {
-      entry["status"] = "failed";
-      entry["reason"] = failure.what();
-      entry["server"] = std::move(server);
-    }
-    return entry;
-  }
-
-  // Runs the load (sampling the server's /stats at `admin`, if given, as `loadgen run --admin`
-  // does, and the server's and our CPU and context switches), marks `entry` interrupted or
-  // failed as the run ended, and returns the run document.
-  json measure(json& entry, const LoadSettings& load, const std::optional<AdminUrl>& admin,
-               UsageRecorder::Source server_usage) const {
-    std::optional<AdminSampler> sampler;
-    UsageRecorder usage(std::move(server_usage));
-    RunHooks hooks = hooks_;
-    if (admin) {
-      sampler.emplace(*admin);
-      sampler->sample(0, "start");
-    }
-    hooks.on_interval = [this, &sampler, &usage](const IntervalStats& interval) {
-      if (hooks_.on_interval) hooks_.on_interval(interval);
-      if (sampler) sampler->on_interval(interval);
-      usage.on_interval(interval);
-    };
-    usage.start();
-    const RunResult result = run_load(load, hooks);
-    json run = to_json(result);
-    run["resources"] = usage.finish();
-    if (sampler) run["server_stats"] = sampler->finish(result);
-    if (result.end == RunEnd::kInterrupted) {
-      entry["status"] = "interrupted";
-    } else if (result.end == RunEnd::kConnectionsLost) {
-      entry["status"] = "failed";
-      entry["reason"] = "the server closed every connection mid-run";
-    }
-    return run;
-  }
-
-  const SweepSettings& settings_;
-  const std::vector<std::string>& command_;
-  const std::string& host_;
-  const std::optional<AdminUrl>& running_;
-  const RunHooks& hooks_;
-};
 
 }  // namespace
 
@@ -365,16 +160,6 @@ void place_on_cpus(SweepSettings& settings) {
   pin_this_thread(settings.generator_cpus);
 }
 
-// The costs the model predicts with: the calibration's, or the work spec's nominal ones.
-RequestCosts request_costs(const std::string& work, const json& calibration) {
-  if (calibration.is_object() && calibration["status"] == "ok") {
-    return {calibration["service_time_us"].get<double>() / 1e6,
-            calibration["cpu_time_us"].get<double>() / 1e6, "calibrated"};
-  }
-  const WorkSpec spec = WorkSpec::parse(work);
-  return {spec.mean_nanoseconds() / 1e9, spec.mean_cpu_nanoseconds() / 1e9, "nominal"};
-}
-
 // K for a point: the CPUs its server was allowed, as read during the run; else ours.
 int server_cpu_count(const json& run, const SweepSettings& settings) {
   const json& resources = run.contains("resources") ? run["resources"] : json();
@@ -407,7 +192,7 @@ SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) 
   const PointRunner runner{settings, plan.command, plan.host, plan.running, hooks.run};
   json calibration = nullptr;
   if (settings.calibrate && !WorkSpec::parse(settings.work).parts.empty()) {
-    calibration = runner.calibrate();
+    calibration = calibrate(runner, settings);
     if (hooks.on_calibrated) hooks.on_calibrated(calibration);
     outcome.interrupted = calibration["status"] == "interrupted";
   }

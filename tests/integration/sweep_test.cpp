@@ -114,6 +114,12 @@ TEST(Sweep, ARunningServerIsResizedBetweenPointsAndItsPoolSizePutBack) {
   EXPECT_EQ(doc["config"]["modes"], json::array({"defer-to-thread"}));  // the server's own
   EXPECT_EQ(doc["config"]["work"], "sleep:10ms");
   ASSERT_EQ(doc["calibration"]["status"], "ok") << doc["calibration"].dump();
+  // Its work cannot be changed for the no-op run: c is the one-connection run's.
+  EXPECT_EQ(doc["calibration"]["cpu_time_source"], "alone");
+  EXPECT_EQ(doc["calibration"]["cpu_time_us"], doc["calibration"]["cpu_time_alone_us"]);
+  // The server's resources come from its /stats.
+  EXPECT_TRUE(
+      read_json(sweep.out / "defer-to-thread-pool4.json")["resources"]["server"].is_object());
   ASSERT_EQ(doc["points"].size(), 2u);
   double throughput[2] = {0, 0};
   for (int i = 0; i < 2; ++i) {
@@ -154,8 +160,17 @@ TEST(Sweep, CpuWorkOnOneCpuIsCappedAtOneOverItsCpuTime) {
   const json doc = read_json(sweep.out / "sweep.json");
   EXPECT_EQ(doc["config"]["server_cpus"], std::to_string(server_cpu));
   ASSERT_EQ(doc["calibration"]["status"], "ok") << doc["calibration"].dump();
-  EXPECT_GE(doc["calibration"]["cpu_time_us"].get<double>(), 5000 * 0.99);
-  EXPECT_LT(doc["calibration"]["cpu_time_us"].get<double>(), 5000 * 2.0);
+  // c = the spin's 5 ms + the server's own CPU per request, measured busy with no work.
+  const json& calibration = doc["calibration"];
+  EXPECT_EQ(calibration["cpu_time_source"], "spin parts + busy overhead");
+  ASSERT_EQ(calibration["overhead"]["status"], "ok") << calibration.dump();
+  const double overhead_us = calibration["overhead"]["cpu_us_per_request"].get<double>();
+  EXPECT_GT(overhead_us, 0);
+  EXPECT_LT(overhead_us, 5000);
+  EXPECT_DOUBLE_EQ(calibration["cpu_time_us"].get<double>(), 5000 + overhead_us);
+  EXPECT_GE(calibration["cpu_time_alone_us"].get<double>(), 5000 * 0.99);
+  EXPECT_LT(calibration["cpu_time_alone_us"].get<double>(), 5000 * 2.0);
+  EXPECT_TRUE(std::filesystem::exists(sweep.out / "calibration-overhead.server.log"));
   const json run = read_json(sweep.out / "call-in-thread-pool4.json");
   const json& server = run["resources"]["server"];
   ASSERT_TRUE(server.is_object()) << run["resources"].dump();

@@ -1,0 +1,124 @@
+#include "calibration.hpp"
+
+#include <algorithm>
+
+#include "process_usage.hpp"
+#include "work.hpp"
+
+namespace poolbench {
+namespace {
+
+using json = nlohmann::json;
+
+LoadSettings short_closed_loop(const LoadSettings& sweep_load, int connections, int depth,
+                               std::chrono::nanoseconds duration) {
+  LoadSettings load = sweep_load;
+  load.connections = connections;
+  load.depth = depth;
+  load.rate = 0;
+  load.think_time = {};
+  load.requests = 0;
+  load.duration = std::min(load.duration, duration);
+  load.warmup = std::min<std::chrono::nanoseconds>(load.warmup, std::chrono::milliseconds(200));
+  return load;
+}
+
+const json& server_resources(const json& entry) {
+  static const json none;
+  const json& result = entry["result"];
+  if (!result.is_object() || !result["resources"].is_object()) return none;
+  return result["resources"]["server"];
+}
+
+// The second run: no work, the CPUs saturated. The server's CPU per request, or null.
+json measure_busy_overhead(const PointRunner& runner, const SweepSettings& settings,
+                           const std::string& mode) {
+  const int cpus = static_cast<int>(settings.server_cpus.empty() ? allowed_cpus(0).size()
+                                                                 : settings.server_cpus.size());
+  const SweepPoint point{mode, cpus, "calibration-overhead"};
+  const LoadSettings load = short_closed_loop(settings.load, std::max(settings.load.connections, 8),
+                                              4, std::chrono::seconds(1));
+  const json entry = runner.run(point, load, "none");
+  json overhead = {{"status", entry["status"]},
+                   {"reason", entry["reason"]},
+                   {"mode", mode},
+                   {"pool_size", cpus},
+                   {"connections", load.connections},
+                   {"depth", load.depth},
+                   {"cpu_us_per_request", nullptr}};
+  const json& server = server_resources(entry);
+  if (server.is_object() && server["cpu_us_per_request"].is_number()) {
+    overhead["cpu_us_per_request"] = server["cpu_us_per_request"];
+    overhead["utilization"] = server["utilization"];
+    overhead["throughput_rps"] = entry["result"]["throughput_rps"];
+  } else if (overhead["status"] == "ok") {
+    overhead["status"] = "failed";
+    overhead["reason"] = "the server's CPU time was unreadable";
+  }
+  return overhead;
+}
+
+}  // namespace
+
+json calibrate(const PointRunner& runner, const SweepSettings& settings) {
+  const bool pool_mode = std::any_of(settings.modes.begin(), settings.modes.end(),
+                                     [](const std::string& mode) { return mode != "inline"; });
+  const SweepPoint point{pool_mode ? "call-in-thread" : "inline", 1, "calibration"};
+  const json entry =
+      runner.run(point, short_closed_loop(settings.load, 1, 1, std::chrono::seconds(2)));
+  const WorkSpec work = WorkSpec::parse(settings.work);
+  const char* statistic = work.is_fixed() ? "p50" : "mean";
+  json calibration = {{"status", entry["status"]},
+                      {"reason", entry["reason"]},
+                      {"mode", point.mode},
+                      {"pool_size", 1},
+                      {"connections", 1},
+                      {"service_time_us", nullptr},
+                      {"service_time_statistic", statistic},
+                      {"cpu_time_us", nullptr},
+                      {"cpu_time_source", nullptr},
+                      {"cpu_time_alone_us", nullptr},
+                      {"overhead", nullptr},
+                      {"nominal_service_time_us", work.mean_nanoseconds() / 1e3},
+                      {"nominal_cpu_time_us", work.mean_cpu_nanoseconds() / 1e3}};
+  if (!entry["result"].is_object()) return calibration;
+  const json& latency = entry["result"]["latency_us"];
+  calibration["service_time_us"] = latency.value(statistic, 0.0);
+  calibration["mean_us"] = latency.value("mean", 0.0);
+  calibration["p50_us"] = latency.value("p50", 0);
+  calibration["p99_us"] = latency.value("p99", 0);
+  calibration["requests"] = entry["result"].value("completed", 0);
+  const json& alone = server_resources(entry);
+  if (alone.is_object()) calibration["cpu_time_alone_us"] = alone["cpu_us_per_request"];
+  if (calibration["requests"].get<int>() == 0 || !calibration["cpu_time_alone_us"].is_number()) {
+    calibration["status"] = "failed";
+    if (calibration["reason"].is_null()) {
+      calibration["reason"] = "no request completed, or the server's CPU time was unreadable";
+    }
+    return calibration;
+  }
+  calibration["cpu_time_us"] = calibration["cpu_time_alone_us"];
+  calibration["cpu_time_source"] = "alone";
+  if (calibration["status"] == "ok" && runner.can_change_work()) {
+    json overhead = measure_busy_overhead(runner, settings, point.mode);
+    if (overhead["status"] == "ok") {
+      calibration["cpu_time_us"] =
+          work.mean_cpu_nanoseconds() / 1e3 + overhead["cpu_us_per_request"].get<double>();
+      calibration["cpu_time_source"] = "spin parts + busy overhead";
+    }
+    if (overhead["status"] == "interrupted") calibration["status"] = "interrupted";
+    calibration["overhead"] = std::move(overhead);
+  }
+  return calibration;
+}
+
+RequestCosts request_costs(const std::string& work, const json& calibration) {
+  if (calibration.is_object() && calibration["status"] == "ok") {
+    return {calibration["service_time_us"].get<double>() / 1e6,
+            calibration["cpu_time_us"].get<double>() / 1e6, "calibrated"};
+  }
+  const WorkSpec spec = WorkSpec::parse(work);
+  return {spec.mean_nanoseconds() / 1e9, spec.mean_cpu_nanoseconds() / 1e9, "nominal"};
+}
+
+}  // namespace poolbench

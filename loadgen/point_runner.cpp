@@ -1,0 +1,157 @@
+#include "point_runner.hpp"
+
+#include <algorithm>
+
+#include "process.hpp"
+#include "process_usage.hpp"
+#include "result.hpp"
+
+namespace poolbench {
+namespace {
+
+using json = nlohmann::json;
+
+json server_record(const SweepPoint& point, const std::string& work,
+                   const std::vector<std::string>& argv, const std::filesystem::path& log) {
+  return {{"mode", point.mode},
+          {"pool_size", point.pool_size},
+          {"work", work},
+          {"argv", argv},
+          {"exit_status", nullptr},
+          {"exit", nullptr},
+          {"log", log.filename().string()}};
+}
+
+void record_exit(json& server, int wait_status) {
+  server["exit_status"] = exit_code_of(wait_status);
+  server["exit"] = describe_wait_status(wait_status);
+}
+
+// The counters a running server reports in its /stats "process" object.
+std::optional<ProcessUsage> usage_from_stats(const json& stats) {
+  if (!stats.contains("process") || !stats["process"].is_object()) return std::nullopt;
+  const json& process = stats["process"];
+  ProcessUsage usage;
+  usage.cpu_s = process.value("cpu_s", 0.0);
+  usage.cpu_user_s = process.value("cpu_user_s", 0.0);
+  usage.cpu_system_s = process.value("cpu_system_s", 0.0);
+  usage.voluntary_switches = process.value("voluntary_context_switches", std::uint64_t{0});
+  usage.involuntary_switches = process.value("involuntary_context_switches", std::uint64_t{0});
+  usage.threads = process.value("threads", 0);
+  usage.cpus = process.value("cpus", std::vector<int>{});
+  return usage;
+}
+
+json new_entry(const SweepPoint& point) {
+  return {{"mode", point.mode}, {"pool_size", point.pool_size},
+          {"status", "ok"},     {"reason", nullptr},
+          {"file", nullptr},    {"result", nullptr}};
+}
+
+}  // namespace
+
+json PointRunner::run(const SweepPoint& point, const LoadSettings& load,
+                      const std::string& work) const {
+  return running_ ? run_resized(point, load)
+                  : run_started(point, load, work.empty() ? settings_.work : work);
+}
+
+bool PointRunner::can_change_work() const {
+  return !running_ && std::find(command_.begin(), command_.end(), "{work}") != command_.end();
+}
+
+json PointRunner::run_started(const SweepPoint& point, LoadSettings load,
+                              const std::string& work) const {
+  const auto log_path = settings_.out_dir / (point.name + ".server.log");
+  json entry = new_entry(point);
+  const std::uint16_t port = pick_free_port();
+  const std::uint16_t admin_port = settings_.admin ? pick_free_port() : 0;
+  const auto argv =
+      substitute_placeholders(command_, {{"{port}", std::to_string(port)},
+                                         {"{mode}", point.mode},
+                                         {"{pool}", std::to_string(point.pool_size)},
+                                         {"{work}", work},
+                                         {"{admin_port}", std::to_string(admin_port)}});
+  json server = server_record(point, work, argv, log_path);
+  std::optional<ChildProcess> process;
+  try {
+    process.emplace(ChildProcess::spawn(
+        argv, {.stdout_path = log_path, .stderr_path = log_path, .cpus = settings_.server_cpus}));
+    wait_until_accepting(*process, host_, port, settings_.server_start_timeout);
+    const std::string bracketed = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
+    load.target = bracketed + ":" + std::to_string(port);
+    std::optional<AdminUrl> admin;
+    if (settings_.admin) admin = parse_admin_url(bracketed + ":" + std::to_string(admin_port));
+    const pid_t pid = process->pid();
+    json run = measure(entry, load, admin, [pid] { return usage_of(pid); });
+    record_exit(server, process->stop(settings_.server_stop_grace));
+    run["server"] = std::move(server);
+    entry["result"] = std::move(run);
+  } catch (const std::exception& failure) {
+    entry["status"] = "failed";
+    entry["reason"] = (process && !process->running() ? "server did not start: " : "") +
+                      std::string(failure.what());
+    if (process) record_exit(server, process->stop(settings_.server_stop_grace));
+    entry["server"] = std::move(server);
+  }
+  return entry;
+}
+
+json PointRunner::run_resized(const SweepPoint& point, const LoadSettings& load) const {
+  json entry = new_entry(point);
+  json server = {{"mode", point.mode},     {"pool_size", point.pool_size},
+                 {"work", settings_.work}, {"running", running_->text},
+                 {"exit_status", nullptr}, {"exit", nullptr}};
+  try {
+    resize_server_pool(*running_, point.pool_size);
+    const AdminUrl& admin = *running_;
+    json run = measure(entry, load, running_, [&admin] {
+      try {
+        return usage_from_stats(fetch_server_stats(admin));
+      } catch (const std::exception&) {
+        return std::optional<ProcessUsage>();  // a missed sample: the span uses the others
+      }
+    });
+    run["server"] = std::move(server);
+    entry["result"] = std::move(run);
+  } catch (const std::exception& failure) {
+    entry["status"] = "failed";
+    entry["reason"] = failure.what();
+    entry["server"] = std::move(server);
+  }
+  return entry;
+}
+
+// Runs the load (sampling the server's /stats at `admin`, if given, as `loadgen run --admin`
+// does, and the server's and our CPU and context switches), marks `entry` interrupted or
+// failed as the run ended, and returns the run document.
+json PointRunner::measure(json& entry, const LoadSettings& load,
+                          const std::optional<AdminUrl>& admin,
+                          UsageRecorder::Source server_usage) const {
+  std::optional<AdminSampler> sampler;
+  UsageRecorder usage(std::move(server_usage));
+  RunHooks hooks = hooks_;
+  if (admin) {
+    sampler.emplace(*admin);
+    sampler->sample(0, "start");
+  }
+  hooks.on_interval = [this, &sampler, &usage](const IntervalStats& interval) {
+    if (hooks_.on_interval) hooks_.on_interval(interval);
+    if (sampler) sampler->on_interval(interval);
+    usage.on_interval(interval);
+  };
+  usage.start();
+  const RunResult result = run_load(load, hooks);
+  json run = to_json(result);
+  run["resources"] = usage.finish();
+  if (sampler) run["server_stats"] = sampler->finish(result);
+  if (result.end == RunEnd::kInterrupted) {
+    entry["status"] = "interrupted";
+  } else if (result.end == RunEnd::kConnectionsLost) {
+    entry["status"] = "failed";
+    entry["reason"] = "the server closed every connection mid-run";
+  }
+  return run;
+}
+
+}  // namespace poolbench
