@@ -8,15 +8,24 @@ Run: /usr/bin/python3 -m unittest discover tests/scripts
 * plot.py and compare.py on data/sweep, a small real `loadgen sweep` result: every chart is
   written as a non-empty PNG/SVG. These run plot.py with an interpreter that has matplotlib
   (this one, else /usr/bin/python3) and skip, saying so, only when none has it.
+* The poolbench.sweep/2 additions on data/sweep2, a real sweep of a mixed CPU+sleep work
+  (spin:2ms+sleep:8ms, call-in-thread and inline, pools 1..32, server pinned to one CPU; the
+  results are embedded in sweep.json, two run files are kept to load a directory without it):
+  the knees and model curves the charts mark, the cpu chart, null fields, and that the
+  sweep/1 samples (data/sweep, data/admin, results/2026-11-25-vm) still load and render.
 """
 
+import copy
 import importlib.util
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = os.path.join(ROOT, "scripts")
@@ -24,6 +33,8 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 SAMPLE = os.environ.get("POOLBENCH_SAMPLE_SWEEP", os.path.join(DATA, "sweep"))
 BENCH_SAMPLE = os.path.join(DATA, "bench")
 ADMIN_SAMPLE = os.path.join(DATA, "admin")  # loadgen run --admin: runs with server_stats
+SWEEP2 = os.path.join(DATA, "sweep2")  # poolbench.sweep/2: resources, CPU model, knee
+OLD_RESULTS = os.path.join(ROOT, "results", "2026-11-25-vm")  # committed sweep/1 results
 CHARTS = ("throughput", "latency", "spectrum", "timeline")
 
 
@@ -139,6 +150,241 @@ class ServerStatsLoaderTest(unittest.TestCase):
         self.assertFalse(plot.has_server_stats([rs]))
 
 
+def write_sweep2_variant(directory, mutate):
+    """data/sweep2's sweep.json, changed by mutate(doc), written to directory (returned)."""
+    with open(os.path.join(SWEEP2, "sweep.json")) as f:
+        doc = json.load(f)
+    mutate(doc)
+    with open(os.path.join(directory, "sweep.json"), "w") as f:
+        json.dump(doc, f)
+    return directory
+
+
+def nulls_everywhere(doc):
+    """What sweep/2 may hold as null or absent: a failed point, work with no CPU part (no CPU
+    bound, no knee, no MVA), a point without resources or without a model, unpinned CPUs."""
+    points = doc["points"]
+    points[0].update(status="failed", reason="server did not start", result=None)
+    for entry in points[1:]:
+        model = entry["result"]["model_prediction"]
+        model.update(cpu_bound_rps=None, knee_pool=None, cpu_time_us=0.0, bound="concurrency",
+                     throughput_rps=model["concurrency_bound_rps"])
+        model.pop("mva_throughput_rps")
+    points[2]["result"]["resources"]["server"] = None
+    points[3]["result"]["resources"] = None
+    points[4]["result"]["model_prediction"] = None
+    for knee in doc["knee"].values():
+        knee.update(predicted_knee_pool=None, plateau_bound_rps=None)
+    doc["config"].update(server_cpus=None, generator_cpus=None)
+    doc["calibration"].update(cpu_time_us=None)
+
+
+def no_resources(doc):
+    for entry in doc["points"]:
+        entry["result"].pop("resources")
+
+
+def gil_like(doc):
+    """A server whose CPU part costs twice as much (as under a GIL): its own bound and P*."""
+    doc["config"]["serialized_cpu"] = True
+    for entry in doc["points"]:
+        model = entry["result"]["model_prediction"]
+        model.update(serialized_cpu=True, cpu_bound_rps=model["cpu_bound_rps"] / 2)
+        model["throughput_rps"] = min(model["concurrency_bound_rps"], model["cpu_bound_rps"])
+        if model["knee_pool"] is not None:
+            model["knee_pool"] /= 2
+    doc["knee"]["call-in-thread"]["predicted_knee_pool"] /= 2
+
+
+class SweepV2LoaderTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rs = plot.load_results(SWEEP2, "mix")
+
+    def point(self, mode, pool):
+        return next(p for p in self.rs.measured(mode) if p.pool_size == pool)
+
+    def test_resources_and_model(self):
+        self.assertEqual(self.rs.schema, "poolbench.sweep/2")
+        self.assertEqual(self.rs.modes(), ["inline", "call-in-thread"])
+        for p in (p for m in self.rs.modes() for p in self.rs.measured(m)):
+            with self.subTest(mode=p.mode, pool=p.pool_size):
+                self.assertEqual(p.server_usage.cpus, [1])  # --server-cpus 1
+                self.assertGreater(p.server_usage.utilization, 0.15)
+                self.assertLessEqual(p.server_usage.utilization, 1.0)
+                self.assertGreater(p.server_usage.context_switches_per_request, 0)
+                self.assertEqual(p.generator_usage.cpus, [0])
+                self.assertAlmostEqual(p.model.cpu_bound_rps, 1e6 / p.model.cpu_time_us)
+                self.assertLessEqual(p.model.mva_rps, p.model.bound_rps * (1 + 1e-9))
+        self.assertIsNone(self.point("inline", 8).model.knee_pool)
+        self.assertEqual(self.point("call-in-thread", 8).model.bound, "cpu")
+
+    def test_knees_from_sweep_json(self):
+        knee = plot.knee_of(self.rs, "call-in-thread")
+        self.assertTrue(knee.from_sweep)
+        self.assertEqual((knee.measured_pool, knee.best_pool), (16, 16))
+        self.assertEqual(knee.measured_rps, self.point("call-in-thread", 16).throughput_rps)
+        # P* = K*S/c with K = 1 CPU, S = 10367 us (calibrated p50), c = 2181 us.
+        self.assertAlmostEqual(knee.predicted_pool, 10367.0 / 2180.9623418803417, places=6)
+        inline = plot.knee_of(self.rs, "inline")
+        self.assertEqual(inline.measured_pool, 1)
+        self.assertIsNone(inline.predicted_pool)
+
+    def test_recomputed_knee_agrees_with_loadgen(self):
+        recomputed = copy.copy(self.rs)
+        recomputed.knees = {}  # as for sweep/1: from the points
+        for mode in self.rs.modes():
+            with self.subTest(mode=mode):
+                ours, theirs = plot.knee_of(recomputed, mode), plot.knee_of(self.rs, mode)
+                self.assertFalse(ours.from_sweep)
+                self.assertEqual((ours.measured_pool, ours.best_pool, ours.predicted_pool),
+                                 (theirs.measured_pool, theirs.best_pool, theirs.predicted_pool))
+
+    def test_bound_curve_bends_at_the_predicted_knee(self):
+        points = self.rs.measured("call-in-thread")
+        knee = plot.knee_of(self.rs, "call-in-thread").predicted_pool
+        pools, rps = plot.bound_curve(points, knee)
+        self.assertEqual(pools, [1, 2, 4, knee, 8, 16, 32])
+        cpu_bound = points[0].model.cpu_bound_rps
+        # The corner: P*/S meets K/c there (S and c are the model's, so within rounding).
+        self.assertAlmostEqual(rps[3], cpu_bound, delta=cpu_bound * 0.01)
+        self.assertEqual(rps[4:], [cpu_bound] * 3)
+        self.assertEqual(plot.bound_curve(points)[0], [1, 2, 4, 8, 16, 32])
+        mva_pools, mva = plot.mva_curve(points)
+        self.assertEqual(mva_pools, [1, 2, 4, 8, 16, 32])
+        self.assertTrue(all(m <= b * (1 + 1e-9) for m, b in zip(mva, [rps[i] for i in
+                                                                       (0, 1, 2, 4, 5, 6)])))
+
+    def test_expected_utilization(self):
+        p = self.point("call-in-thread", 8)
+        self.assertAlmostEqual(plot.expected_utilization_pct(p),
+                               100 * p.throughput_rps * 2180.9623418803417e-6)
+        # The calibrated c predicts the measured CPU use within a few percent here.
+        self.assertAlmostEqual(plot.expected_utilization_pct(p),
+                               100 * p.server_usage.utilization, delta=5)
+
+    def test_caption(self):
+        text = plot.caption([self.rs])
+        for part in ("work spin:2ms+sleep:8ms", "server CPUs 1", "loadgen CPUs 0",
+                     "S = 10.4 ms (calibrated p50)", "c = 2.18 ms CPU", "64 conn"):
+            self.assertIn(part, text)
+
+    def test_run_files_without_sweep_json(self):
+        with tempfile.TemporaryDirectory() as directory:
+            for name in ("call-in-thread-pool8.json", "inline-pool8.json"):
+                shutil.copy(os.path.join(SWEEP2, name), directory)
+            rs = plot.load_results(directory)
+        self.assertEqual(rs.modes(), ["inline", "call-in-thread"])
+        p = rs.measured("call-in-thread")[0]
+        self.assertEqual(p.throughput_rps, self.point("call-in-thread", 8).throughput_rps)
+        self.assertEqual(p.server_usage, self.point("call-in-thread", 8).server_usage)
+        knee = plot.knee_of(rs, "call-in-thread")
+        self.assertFalse(knee.from_sweep)
+        self.assertEqual(knee.measured_pool, 8)
+        self.assertAlmostEqual(knee.predicted_pool, 4.7534, places=3)
+        self.assertIn("S = 10.4 ms (calibrated)", plot.caption([rs]))
+
+    def test_null_fields(self):
+        with tempfile.TemporaryDirectory() as directory, \
+                mock.patch("sys.stderr", new=io.StringIO()) as stderr:
+            rs = plot.load_results(write_sweep2_variant(directory, nulls_everywhere))
+        self.assertIn("call-in-thread pool 1 has no measurement", stderr.getvalue())
+        failed = [p for p in rs.points if p.status != "ok"]
+        self.assertEqual([(p.mode, p.pool_size, p.status) for p in failed],
+                         [("call-in-thread", 1, "failed: server did not start")])
+        self.assertIsNone(rs.measured("call-in-thread")[1].server_usage)
+        self.assertIsNone(rs.measured("call-in-thread")[2].server_usage)
+        self.assertIsNone(rs.measured("call-in-thread")[3].model)
+        knee = plot.knee_of(rs, "call-in-thread")
+        self.assertEqual(knee.measured_pool, 16)
+        self.assertIsNone(knee.predicted_pool)
+        points = rs.measured("call-in-thread")
+        self.assertEqual(plot.bound_curve(points, None)[0], [2, 4, 8, 32])  # no model at 16
+        self.assertEqual(plot.mva_curve(points), ([], []))
+        self.assertIsNone(plot.expected_utilization_pct(points[0]))
+        self.assertTrue(plot.has_resources([rs]))
+        self.assertIn("server not pinned to CPUs", plot.caption([rs]))
+
+
+class SweepV1CompatTest(unittest.TestCase):
+    def test_sample_has_no_sweep2_fields(self):
+        rs = plot.load_results(SAMPLE)
+        self.assertEqual(rs.schema, "poolbench.sweep/1")
+        self.assertFalse(plot.has_resources([rs]))
+        for mode in rs.modes():
+            with self.subTest(mode=mode):
+                knee = plot.knee_of(rs, mode)
+                self.assertFalse(knee.from_sweep)
+                self.assertIsNone(knee.predicted_pool)
+                self.assertIn(knee.measured_pool, (1, 4))
+                points = rs.measured(mode)
+                self.assertEqual(plot.bound_curve(points, None)[1],
+                                 [p.predicted_throughput_rps for p in points])
+                self.assertEqual(plot.mva_curve(points), ([], []))
+        self.assertNotIn("server CPUs", plot.caption([rs]))
+        self.assertIn("work sleep:10ms", plot.caption([rs]))
+
+    @unittest.skipUnless(os.path.isdir(OLD_RESULTS), "no results/2026-11-25-vm")
+    def test_committed_results(self):
+        for name in ("ours", "twisted"):
+            with self.subTest(name=name):
+                rs = plot.load_results(os.path.join(OLD_RESULTS, name))
+                # Sleep-only work: throughput grows up to the largest pool in the pool modes.
+                self.assertEqual(plot.knee_of(rs, "call-in-thread").measured_pool, 32)
+                self.assertIn("(calibrated)", plot.caption([rs]))
+
+
+@unittest.skipIf(importlib.util.find_spec("matplotlib") is None,
+                 "matplotlib is not installed for this interpreter")
+class KneeMarksTest(unittest.TestCase):
+    """What the throughput and latency charts draw, read back from the figure before saving."""
+
+    def draw(self, chart, result_sets):
+        figures = []
+        charts = sys.modules["plotting.pool_charts"]
+        with mock.patch.object(charts, "finish",
+                               lambda plt, fig, *args, **kwargs: figures.append(fig) or []):
+            chart(plot.import_matplotlib(), result_sets, None, ["png"])
+        self.addCleanup(plot.import_matplotlib().close, figures[0])
+        return figures[0]
+
+    @staticmethod
+    def knee_lines(ax):
+        return sorted(line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "-.")
+
+    def test_throughput_marks_both_knees(self):
+        rs = plot.load_results(SWEEP2, "mix")
+        inline, pool = self.draw(plot.plot_throughput, [rs]).axes
+        self.assertEqual(self.knee_lines(pool), [plot.knee_of(rs, "call-in-thread").predicted_pool])
+        self.assertIn("P* = 4.8", [t.get_text() for t in pool.texts])
+        self.assertEqual([t.get_text() for t in pool.get_legend().get_texts()],
+                         ["knee: pool 16; P* = 4.8"])
+        self.assertEqual(self.knee_lines(inline), [])
+        self.assertEqual([t.get_text() for t in inline.get_legend().get_texts()],
+                         ["knee: pool 1"])
+
+    def test_overlay_keeps_each_model(self):
+        with tempfile.TemporaryDirectory() as directory:
+            gil = plot.load_results(write_sweep2_variant(directory, gil_like), "gil")
+        ours = plot.load_results(SWEEP2, "ours")
+        pool = self.draw(plot.plot_throughput, [ours, gil]).axes[1]
+        p_star = plot.knee_of(ours, "call-in-thread").predicted_pool
+        self.assertEqual(self.knee_lines(pool), [p_star / 2, p_star])
+        texts = [t.get_text() for t in pool.texts]
+        self.assertIn("P* = 4.8 (ours)", texts)
+        self.assertIn("P* = 2.4 (gil)", texts)
+        bounds = [line for line in pool.lines if line.get_linestyle() == "--"]
+        self.assertEqual(len(bounds), 2)
+        self.assertNotEqual(bounds[0].get_color(), bounds[1].get_color())
+
+    def test_latency_marks_predicted_knee(self):
+        rs = plot.load_results(SWEEP2, "mix")
+        pool = self.draw(plot.plot_latency, [rs]).axes[1]
+        self.assertEqual(len(self.knee_lines(pool)), 1)
+        self.assertIn("P* = 4.8", [t.get_text() for t in pool.texts])
+        self.assertIn("p99", [line.get_label() for line in pool.lines])
+
+
 @unittest.skipIf(PYTHON is None,
                  "matplotlib is not installed for this interpreter or /usr/bin/python3: "
                  "install python3-matplotlib (Debian) or pip install matplotlib")
@@ -186,6 +432,43 @@ class ChartsTest(unittest.TestCase):
             self.run_script("plot.py", SAMPLE, "--out", out, "--format", "png")
             self.assertFalse(os.path.exists(os.path.join(out, "decomposition.png")))
             self.assertFalse(os.path.exists(os.path.join(out, "queue_depth.png")))
+            self.assertFalse(os.path.exists(os.path.join(out, "cpu.png")))  # sweep/1
+
+    def test_plot_sweep2(self):
+        with tempfile.TemporaryDirectory() as out:
+            result = self.run_script("plot.py", SWEEP2, "--out", out)
+            self.assert_images(out, CHARTS + ("cpu",))
+            self.assertEqual(len(result.stdout.split()), 2 * (len(CHARTS) + 1))
+
+    def test_sweep2_null_fields(self):
+        with tempfile.TemporaryDirectory() as out:
+            os.makedirs(os.path.join(out, "nulls"))
+            nulls = write_sweep2_variant(os.path.join(out, "nulls"), nulls_everywhere)
+            result = self.run_script("plot.py", nulls, "--out", out, "--format", "png")
+            self.assertIn("has no measurement", result.stderr)  # the failed point
+            self.assert_images(out, CHARTS + ("cpu",), formats=("png",))
+
+    def test_sweep2_without_resources_no_cpu_chart(self):
+        with tempfile.TemporaryDirectory() as out:
+            os.makedirs(os.path.join(out, "bare"))
+            bare = write_sweep2_variant(os.path.join(out, "bare"), no_resources)
+            self.run_script("plot.py", bare, "--out", out, "--format", "png")
+            self.assert_images(out, CHARTS, formats=("png",))
+            self.assertFalse(os.path.exists(os.path.join(out, "cpu.png")))
+
+    def test_overlay_sweep1_and_sweep2(self):
+        with tempfile.TemporaryDirectory() as out:
+            self.run_script("plot.py", SAMPLE, SWEEP2, "--label", "old", "--label", "new",
+                            "--out", out, "--format", "png")
+            self.assert_images(out, CHARTS + ("cpu",), formats=("png",))
+
+    @unittest.skipUnless(os.path.isdir(OLD_RESULTS), "no results/2026-11-25-vm")
+    def test_committed_sweep1_results(self):
+        with tempfile.TemporaryDirectory() as out:
+            self.run_script("plot.py", os.path.join(OLD_RESULTS, "ours"),
+                            os.path.join(OLD_RESULTS, "twisted"), "--label", "ours",
+                            "--label", "twisted", "--out", out, "--format", "png")
+            self.assert_images(out, CHARTS, formats=("png",))
 
     @unittest.skipUnless(os.path.isdir(BENCH_SAMPLE), "no tests/scripts/data/bench sample")
     def test_bench_chart(self):
