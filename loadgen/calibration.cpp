@@ -58,6 +58,20 @@ json measure_busy_overhead(const PointRunner& runner, const SweepSettings& setti
   return overhead;
 }
 
+// A request with no work, alone: the loopback round trip and the server's hand-offs, the part
+// of S that does not hold a worker. Its median, or null.
+json measure_round_trip(const PointRunner& runner, const SweepSettings& settings,
+                        const std::string& mode) {
+  const SweepPoint point{mode, 1, "calibration-round-trip"};
+  const json entry = runner.run(
+      point, short_closed_loop(settings.load, 1, 1, std::chrono::milliseconds(500)), "none");
+  if (entry["status"] != "ok" || !entry["result"].is_object() ||
+      entry["result"].value("completed", 0) == 0) {
+    return nullptr;
+  }
+  return entry["result"]["latency_us"].value("p50", 0.0);
+}
+
 }  // namespace
 
 json calibrate(const PointRunner& runner, const SweepSettings& settings) {
@@ -79,6 +93,7 @@ json calibrate(const PointRunner& runner, const SweepSettings& settings) {
                       {"cpu_time_source", nullptr},
                       {"cpu_time_alone_us", nullptr},
                       {"overhead", nullptr},
+                      {"round_trip_us", nullptr},
                       {"nominal_service_time_us", work.mean_nanoseconds() / 1e3},
                       {"nominal_cpu_time_us", work.mean_cpu_nanoseconds() / 1e3}};
   if (!entry["result"].is_object()) return calibration;
@@ -100,6 +115,7 @@ json calibrate(const PointRunner& runner, const SweepSettings& settings) {
   calibration["cpu_time_us"] = calibration["cpu_time_alone_us"];
   calibration["cpu_time_source"] = "alone";
   if (calibration["status"] == "ok" && runner.can_change_work()) {
+    calibration["round_trip_us"] = measure_round_trip(runner, settings, point.mode);
     json overhead = measure_busy_overhead(runner, settings, point.mode);
     if (overhead["status"] == "ok") {
       calibration["cpu_time_us"] =
@@ -114,8 +130,11 @@ json calibrate(const PointRunner& runner, const SweepSettings& settings) {
 
 RequestCosts request_costs(const std::string& work, const json& calibration) {
   if (calibration.is_object() && calibration["status"] == "ok") {
+    const json& round_trip =
+        calibration.contains("round_trip_us") ? calibration["round_trip_us"] : json();
     return {calibration["service_time_us"].get<double>() / 1e6,
-            calibration["cpu_time_us"].get<double>() / 1e6, "calibrated"};
+            calibration["cpu_time_us"].get<double>() / 1e6, "calibrated",
+            round_trip.is_number() ? round_trip.get<double>() / 1e6 : 0.0};
   }
   const WorkSpec spec = WorkSpec::parse(work);
   return {spec.mean_nanoseconds() / 1e9, spec.mean_cpu_nanoseconds() / 1e9, "nominal"};

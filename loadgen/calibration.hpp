@@ -6,6 +6,10 @@
 // would inflate a mean), the mean when the cost varies. S includes the sleep's timer slack and
 // the loopback round trip.
 //
+// d, the part of S outside the pool: a request with no work, alone (a third short run), its
+// median response time: the loopback round trip and the server's hand-offs. A worker holds a
+// request for S_w = S - d.
+//
 // c, the server's CPU time per request as it is when the CPUs are the bottleneck (that is where
 // K/c bounds the throughput): the work's spin parts, which cost exactly their duration of CPU
 // by construction, plus the server's own CPU per request measured in a second short run with
@@ -13,7 +17,8 @@
 // Not the CPU per request of the one-connection run: a server that idles between requests pays
 // for waking up every time (on the 2-core VM, sleep:10ms: 0.19 ms per request alone against
 // 0.04 ms at 3,000 requests/s). That figure is kept (cpu_time_alone_us) and is c when the
-// second run cannot be made: a --running server, or a server command without {work}.
+// second run cannot be made: a --running server, or a server command without {work} (and then
+// d is 0: S_w = S).
 #pragma once
 
 #include <string>

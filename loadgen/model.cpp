@@ -48,64 +48,83 @@ int effective_cpus(const ServerShape& server) {
   return is_inline(server.mode) || server.serialized_cpu ? 1 : std::max(1, server.cpus);
 }
 
+// The costs as the model uses them: c within S_w, both positive or zero.
+struct Costs {
+  double worker;   // S_w
+  double cpu;      // c
+  double outside;  // d
+};
+
+Costs model_costs(const RequestCosts& costs) {
+  const double worker = costs.worker_s();
+  return {worker, std::clamp(costs.cpu_s, 0.0, worker), costs.service_s - worker};
+}
+
 }  // namespace
+
+double RequestCosts::worker_s() const {
+  const double worker = service_s - outside_s;
+  return outside_s > 0 && worker > std::max(cpu_s, 0.0) ? worker : service_s;
+}
 
 double mva_throughput(double customers, double think_s, const RequestCosts& costs,
                       const ServerShape& server) {
-  const double cpu = std::clamp(costs.cpu_s, 0.0, costs.service_s);
-  const double wait = costs.service_s - cpu;
+  const Costs c = model_costs(costs);
   const int cpus = effective_cpus(server);
   const int in_flight = static_cast<int>(std::lround(customers));
   const int workers = std::min(effective_workers(server), in_flight);
-  if (in_flight < 1 || costs.service_s <= 0) return 0;
+  if (in_flight < 1 || c.worker <= 0) return 0;
   // The pool with n requests inside: the CPUs (a station serving min(j, K) at a time) and the
   // waiting part (a delay). Its throughput with n = 1..workers inside is the rate of the
   // flow-equivalent server that stands for the pool in the outer network.
+  const double wait = c.worker - c.cpu;
   std::vector<double> pool_rate(static_cast<std::size_t>(workers) + 1, 0.0);
   for (int n = 1; n <= workers; ++n) {
-    pool_rate[n] = cpu > 0
-                       ? load_dependent_mva(n, wait, [&](int j) { return std::min(j, cpus) / cpu; })
-                       : n / wait;
+    pool_rate[n] =
+        c.cpu > 0 ? load_dependent_mva(n, wait, [&](int j) { return std::min(j, cpus) / c.cpu; })
+                  : n / wait;
   }
-  if (think_s <= 0) return pool_rate[workers];  // every request in flight is in the pool
-  return load_dependent_mva(in_flight, think_s,
+  const double outside = think_s + c.outside;
+  if (outside <= 0) return pool_rate[workers];  // every request in flight is in the pool
+  return load_dependent_mva(in_flight, outside,
                             [&](int j) { return pool_rate[std::min(j, workers)]; });
 }
 
 json model_prediction(const LoadSettings& load, const RequestCosts& costs,
                       const ServerShape& server) {
   if (costs.service_s <= 0) return nullptr;
-  const double service = costs.service_s;
-  const double cpu = std::clamp(costs.cpu_s, 0.0, service);
+  const Costs c = model_costs(costs);
   const int workers = effective_workers(server);
   const int cpus = effective_cpus(server);
-  const double cpu_bound = cpu > 0 ? cpus / cpu : INFINITY;
+  const double cpu_bound = c.cpu > 0 ? cpus / c.cpu : INFINITY;
   json prediction = {{"workers", workers},
                      {"cpus", cpus},
                      {"allowed_cpus", server.cpus},
                      {"serialized_cpu", server.serialized_cpu},
-                     {"service_time_us", service * 1e6},
-                     {"cpu_time_us", cpu * 1e6},
-                     {"blocking_time_us", (service - cpu) * 1e6},
+                     {"service_time_us", costs.service_s * 1e6},
+                     {"worker_time_us", c.worker * 1e6},
+                     {"outside_time_us", c.outside * 1e6},
+                     {"cpu_time_us", c.cpu * 1e6},
+                     {"blocking_time_us", (c.worker - c.cpu) * 1e6},
                      {"service_time_source", costs.source},
-                     {"cpu_bound_rps", cpu > 0 ? json(cpu_bound) : json(nullptr)},
+                     {"cpu_bound_rps", c.cpu > 0 ? json(cpu_bound) : json(nullptr)},
                      {"knee_pool", nullptr}};
-  if (!is_inline(server.mode) && cpu > 0) prediction["knee_pool"] = cpus * service / cpu;
+  if (!is_inline(server.mode) && c.cpu > 0) prediction["knee_pool"] = cpus * c.worker / c.cpu;
   if (load.model() == LoadModel::kOpen) {
-    const double capacity = std::min(workers / service, cpu_bound);
-    prediction["model"] = "open: X = min(rate, min(P/S, K/c)); utilization = rate / capacity";
+    const double capacity = std::min(workers / c.worker, cpu_bound);
+    prediction["model"] = "open: X = min(rate, min(P/S_w, K/c)); utilization = rate / capacity";
     prediction["throughput_rps"] = std::min(load.rate, capacity);
-    prediction["bound"] = workers / service <= cpu_bound ? "concurrency" : "cpu";
+    prediction["bound"] = workers / c.worker <= cpu_bound ? "concurrency" : "cpu";
     prediction["utilization"] = load.rate / capacity;
     return prediction;
   }
   const double in_flight = static_cast<double>(load.connections) * load.depth;
   const double think = std::chrono::duration<double>(load.think_time).count();
-  const double concurrency_bound =
-      std::min(in_flight / (service + think), std::min<double>(workers, in_flight) / service);
+  const double concurrency_bound = std::min(in_flight / (costs.service_s + think),
+                                            std::min<double>(workers, in_flight) / c.worker);
   const double mva = mva_throughput(in_flight, think, costs, server);
   prediction["model"] =
-      "closed: X <= min(N/(S+Z), min(N,P)/S, K/c), knee P* = K*S/c; the curve by exact MVA";
+      "closed: X <= min(N/(S+Z), min(N,P)/S_w, K/c), knee P* = K*S_w/c; the curve by exact MVA";
   prediction["in_flight"] = in_flight;
   prediction["concurrency_bound_rps"] = concurrency_bound;
   prediction["throughput_rps"] = std::min(concurrency_bound, cpu_bound);

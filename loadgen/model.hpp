@@ -1,22 +1,24 @@
 // The queueing model the sweep puts next to every measurement: what throughput a pool of P
 // workers can reach for work whose requests cost S of time, c of it CPU, on K CPUs.
 //
-// A request alone takes S (one connection, one worker: the calibration measures it). Its CPU
-// part c (the work's spin parts plus the server's own per-request CPU, also calibrated) needs
-// a CPU; the rest, w = S - c, is waiting (a sleep, a database, the round trip). A closed loop
-// keeps N = connections x depth requests in the system; at most min(N, P) of them hold a
-// worker. Two asymptotes bound the throughput X:
-//   concurrency:  X <= min(N, P) / S         (every worker busy, nobody waits for a CPU)
-//   CPU:          X <= K / c                 (every CPU busy with request work)
-// and they cross at the predicted knee P* = K x S / c = K x (1 + w / c): a smaller pool leaves
-// CPUs idle, a larger one only queues requests for the CPUs (Goetz's sizing rule, U = 1).
-// Inline mode runs everything on the reactor: X <= 1 / S, whatever P. A server whose CPU work
-// is serialised by one lock (CPython's GIL: the Twisted peer) has K = 1, whatever its CPUs.
+// A request alone takes S (one connection, one worker: the calibration measures it). Part of S,
+// d, is spent outside the pool (the loopback round trip, the reactor's hand-offs: the response
+// time of a request with no work); a worker holds the request for S_w = S - d. Its CPU part c
+// (the work's spin parts plus the server's own per-request CPU, also calibrated) needs a CPU;
+// the rest of S_w is waiting (a sleep, a database). A closed loop keeps N = connections x depth
+// requests in the system; at most min(N, P) of them hold a worker. Two asymptotes bound the
+// throughput X:
+//   concurrency:  X <= min(N / (S + Z), min(N, P) / S_w)   (every worker busy)
+//   CPU:          X <= K / c                               (every CPU busy with request work)
+// and they cross at the predicted knee P* = K x S_w / c: a smaller pool leaves CPUs idle, a
+// larger one only queues requests for the CPUs (Goetz's sizing rule, U = 1). Inline mode runs
+// everything on the reactor: one worker. A server whose CPU work is serialised by one lock
+// (CPython's GIL: the Twisted peer) has K = 1, whatever its CPUs.
 //
 // Between the asymptotes the bound is not tight (requests contend for the CPUs before they are
 // all busy); exact mean-value analysis (MVA) of the closed network gives the curve itself: a
-// K-server CPU station and a delay w, with the pool as a flow-equivalent server of at most P
-// requests, and the clients' think time Z outside it.
+// K-server CPU station and a delay S_w - c inside the pool, the pool a flow-equivalent server
+// of at most P requests, and d plus the clients' think time Z outside it.
 #pragma once
 
 #include <optional>
@@ -32,8 +34,12 @@ namespace poolbench {
 // What one request costs, in seconds.
 struct RequestCosts {
   double service_s = 0;  // S
-  double cpu_s = 0;      // c (<= S)
+  double cpu_s = 0;      // c (<= S_w)
   std::string source;    // "calibrated" (measured) or "nominal" (the work spec)
+  double outside_s = 0;  // d (< S); 0 when not measured
+
+  // S_w, the time a worker holds a request: S - d (S if d is not below S - c).
+  double worker_s() const;
 };
 
 struct ServerShape {

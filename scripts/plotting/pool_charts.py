@@ -22,7 +22,7 @@ def _draw_throughput_model(ax, points, knee, color, prefix, sizes, row):
     if pools:
         # sweep/1 has one model curve, the bound without a CPU term; so has work without CPU.
         name = ("bound" if any(m.mva_rps is not None for m in models) else "model") + \
-            " min(N/(S+Z), P/S" + (", K/c)" if any(m.cpu_bound_rps for m in models) else ")")
+            " min(N/(S+Z), P/S_w" + (", K/c)" if any(m.cpu_bound_rps for m in models) else ")")
         ax.plot(pools, rps, linestyle="--", color=color, linewidth=1.3, alpha=0.85,
                 label=prefix + name)
     pools, rps = mva_curve(points)

@@ -69,8 +69,14 @@ TEST(Sweep, ATinyGridWritesOneFilePerPointAndTheSweepDocument) {
     const bool one_worker = point["mode"] == "inline" || point["pool_size"] == 1;
     const json& model = run["model_prediction"];
     EXPECT_EQ(model["service_time_source"], "calibrated");
+    // One worker holds a request for S_w = S - d (d: the round trip of a request with no
+    // work); four connections on four workers are limited by their own cycle, S.
+    const double worker_time_us = model["worker_time_us"].get<double>();
+    EXPECT_LT(worker_time_us, service_time_us);
+    EXPECT_DOUBLE_EQ(worker_time_us,
+                     service_time_us - doc["calibration"]["round_trip_us"].get<double>());
     EXPECT_DOUBLE_EQ(model["concurrency_bound_rps"].get<double>(),
-                     (one_worker ? 1.0 : 4.0) * 1e6 / service_time_us);
+                     one_worker ? 1e6 / worker_time_us : 4e6 / service_time_us);
     EXPECT_EQ(model["bound"], "concurrency");  // a sleep hardly uses the CPU
     EXPECT_NEAR(run["model_prediction"]["throughput_ratio"].get<double>(), 1.0, 0.15) << stem;
   }

@@ -86,6 +86,23 @@ TEST(ModelPrediction, OpenLoopIsCappedByTheSmallerCapacity) {
   EXPECT_EQ(prediction["bound"], "cpu");
 }
 
+TEST(ModelPrediction, TheTimeOutsideThePoolHoldsNoWorker) {
+  // S = 11 ms of which d = 1 ms outside the pool: a worker holds a request for 10 ms.
+  const RequestCosts costs{0.011, 0.002, "calibrated", 0.001};
+  EXPECT_DOUBLE_EQ(costs.worker_s(), 0.010);
+  auto prediction = model_prediction(closed_loop(16), costs, {"call-in-thread", 4, 1});
+  EXPECT_DOUBLE_EQ(prediction["throughput_rps"].get<double>(), 400.0);  // 4 / 10 ms
+  EXPECT_DOUBLE_EQ(prediction["worker_time_us"].get<double>(), 10'000.0);
+  EXPECT_NEAR(prediction["outside_time_us"].get<double>(), 1'000.0, 1e-9);
+  EXPECT_DOUBLE_EQ(prediction["knee_pool"].get<double>(), 5.0);  // K * S_w / c
+  // As many workers as connections: each connection's cycle is the whole S.
+  prediction = model_prediction(closed_loop(4), costs, {"call-in-thread", 8, 8});
+  EXPECT_DOUBLE_EQ(prediction["throughput_rps"].get<double>(), 4 / 0.011);
+  EXPECT_NEAR(prediction["mva_throughput_rps"].get<double>(), 4 / 0.011, 1e-6);
+  // A d that leaves no room for the CPU part is not believed.
+  EXPECT_DOUBLE_EQ((RequestCosts{0.011, 0.002, "calibrated", 0.010}).worker_s(), 0.011);
+}
+
 TEST(ModelPrediction, NoWorkNoModel) {
   EXPECT_TRUE(model_prediction(closed_loop(4), {0, 0, "nominal"}, {"inline", 1, 1}).is_null());
 }
