@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "process_usage.hpp"
 #include "work.hpp"
 
 namespace poolbench {
@@ -30,22 +29,21 @@ const json& server_resources(const json& entry) {
   return result["resources"]["server"];
 }
 
-// The second run: no work, the CPUs saturated. The server's CPU per request, or null.
+// The second run: no work, the CPUs saturated by requests that each go to a worker of their own
+// and back (a pool as large as the connections, one request in flight on each), so every request
+// pays the hand-offs and wake-ups the real work's requests pay when the server is busy; deeper
+// pipelines would batch them away and understate c. The server's CPU per request, or null.
 json measure_busy_overhead(const PointRunner& runner, const SweepSettings& settings,
                            const std::string& mode) {
-  const int cpus = static_cast<int>(settings.server_cpus.empty() ? allowed_cpus(0).size()
-                                                                 : settings.server_cpus.size());
-  const SweepPoint point{mode, cpus, "calibration-overhead"};
-  const LoadSettings load = short_closed_loop(settings.load, std::max(settings.load.connections, 8),
-                                              4, std::chrono::seconds(1));
+  const int connections = std::clamp(settings.load.connections, 8, 64);
+  const SweepPoint point{mode, connections, "calibration-overhead"};
+  const LoadSettings load =
+      short_closed_loop(settings.load, connections, 1, std::chrono::seconds(1));
   const json entry = runner.run(point, load, "none");
-  json overhead = {{"status", entry["status"]},
-                   {"reason", entry["reason"]},
-                   {"mode", mode},
-                   {"pool_size", cpus},
-                   {"connections", load.connections},
-                   {"depth", load.depth},
-                   {"cpu_us_per_request", nullptr}};
+  json overhead = {
+      {"status", entry["status"]},    {"reason", entry["reason"]},       {"mode", mode},
+      {"pool_size", connections},     {"connections", load.connections}, {"depth", load.depth},
+      {"cpu_us_per_request", nullptr}};
   const json& server = server_resources(entry);
   if (server.is_object() && server["cpu_us_per_request"].is_number()) {
     overhead["cpu_us_per_request"] = server["cpu_us_per_request"];

@@ -13,7 +13,8 @@
 // c, the server's CPU time per request as it is when the CPUs are the bottleneck (that is where
 // K/c bounds the throughput): the work's spin parts, which cost exactly their duration of CPU
 // by construction, plus the server's own CPU per request measured in a second short run with
-// no work and the CPUs saturated (the sweep's connections, pipelined, against a pool of K).
+// no work and the CPU saturated (between 8 and 64 of the sweep's connections, one request in
+// flight on each, against a pool as large, so that each request pays its hand-offs to a worker).
 // Not the CPU per request of the one-connection run: a server that idles between requests pays
 // for waking up every time (on the 2-core VM, sleep:10ms: 0.19 ms per request alone against
 // 0.04 ms at 3,000 requests/s). That figure is kept (cpu_time_alone_us) and is c when the

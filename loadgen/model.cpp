@@ -195,8 +195,12 @@ json knee_summary(const json& points) {
         const auto at_or_above =
             std::find_if(measured.begin(), measured.end(),
                          [&](const Measured& m) { return m.pool >= predicted - 1e-9; });
-        entry["knee_grid_steps"] = std::abs(static_cast<long>(knee - measured.begin()) -
-                                            static_cast<long>(at_or_above - measured.begin()));
+        entry["knee_in_grid"] = at_or_above != measured.end();
+        entry["knee_grid_steps"] =
+            at_or_above == measured.end()
+                ? json(nullptr)
+                : json(std::abs(static_cast<long>(knee - measured.begin()) -
+                                static_cast<long>(at_or_above - measured.begin())));
       }
     }
     summary[mode] = std::move(entry);

@@ -41,6 +41,14 @@ void print_sweep_table(const json& document) {
     std::printf("%s: best %.1f req/s at pool %d; measured knee at pool %d", mode.c_str(),
                 knee["best_throughput_rps"].get<double>(), knee["best_pool"].get<int>(),
                 knee["measured_knee_pool"].get<int>());
+    const bool beyond = knee.value("knee_in_grid", true) == false;
+    if (knee["predicted_knee_pool"].is_number() && beyond) {
+      std::printf(
+          ", predicted P* = %.1f, beyond the grid: the pool, not the CPU, limits every "
+          "point (CPU bound %.1f req/s)\n",
+          knee["predicted_knee_pool"].get<double>(), knee["plateau_bound_rps"].get<double>());
+      continue;
+    }
     if (knee["predicted_knee_pool"].is_number()) {
       std::printf(", predicted P* = %.1f (%d grid steps away)",
                   knee["predicted_knee_pool"].get<double>(), knee["knee_grid_steps"].get<int>());

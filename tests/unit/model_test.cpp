@@ -164,10 +164,24 @@ TEST(KneeSummary, FindsTheSmallestPoolWithin95PercentOfTheBestAndComparesItWithT
   EXPECT_EQ(knee["measured_knee_pool"], 8);  // 480 >= 0.95 * 490
   EXPECT_DOUBLE_EQ(knee["predicted_knee_pool"].get<double>(), 5.0);
   EXPECT_EQ(knee["knee_grid_steps"], 0);  // 8 is the grid's first pool at or above 5
+  EXPECT_EQ(knee["knee_in_grid"], true);
   EXPECT_DOUBLE_EQ(knee["knee_ratio"].get<double>(), 8 / 5.0);
   EXPECT_DOUBLE_EQ(knee["plateau_bound_rps"].get<double>(), 500);
   EXPECT_DOUBLE_EQ(knee["plateau_ratio"].get<double>(), 490 / 500.0);
   EXPECT_FALSE(knee_summary(points).contains("inline"));  // no successful point
+}
+
+TEST(KneeSummary, SaysWhenThePredictedKneeIsBeyondTheGrid) {
+  json points = json::array();
+  for (int pool : {1, 2, 4}) {
+    points.push_back(point("call-in-thread", pool, 100.0 * pool,
+                           model_prediction(closed_loop(64), kMixed20Percent,
+                                            {"call-in-thread", pool, 4})));  // P* = 20
+  }
+  const json knee = knee_summary(points)["call-in-thread"];
+  EXPECT_EQ(knee["knee_in_grid"], false);
+  EXPECT_TRUE(knee["knee_grid_steps"].is_null());
+  EXPECT_EQ(knee["measured_knee_pool"], 4);
 }
 
 }  // namespace
