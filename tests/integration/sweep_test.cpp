@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "documented_schema.hpp"
 #include "process.hpp"
 #include "process_usage.hpp"
 #include "server_process.hpp"
@@ -147,6 +148,35 @@ TEST(Sweep, ARunningServerIsResizedBetweenPointsAndItsPoolSizePutBack) {
   EXPECT_TRUE(server.process().running());
 }
 
+// Every field the sweep writes (sweep.json, and a point's own records) is in results/README.md.
+void expect_documented(const json& sweep_doc, const json& run) {
+  const auto sweep_fields = testing::documented_fields("Sweep document");
+  const auto point_fields = testing::documented_fields("Sweep point");
+  ASSERT_GT(sweep_fields.size(), 40u) << "the README table was not found or not parsed";
+  std::map<std::string, json> present;
+  testing::collect_fields(
+      sweep_doc, "", [](const std::string& path) { return path == "points[].result"; }, present);
+  for (const auto& [path, value] : present) {
+    std::string documented = path;
+    for (const std::string mode : {"inline", "call-in-thread", "defer-to-thread"}) {
+      if (path.starts_with("knee." + mode))
+        documented = "knee.<mode>" + path.substr(5 + mode.size());
+    }
+    // An object is documented by its fields (collect_fields lists them too).
+    if (value.is_object()) continue;
+    EXPECT_TRUE(sweep_fields.count(documented) > 0) << path << " is not in results/README.md";
+  }
+  present.clear();
+  for (const char* record : {"server", "resources", "model_prediction"}) {
+    testing::collect_fields(
+        json{{record, run[record]}}, "", [](const std::string&) { return false; }, present);
+  }
+  for (const auto& [path, value] : present) {
+    if (value.is_object() && point_fields.count(path) == 0) continue;
+    EXPECT_TRUE(point_fields.count(path) > 0) << path << " is not in results/README.md";
+  }
+}
+
 // Spin work costs CPU time: on one CPU, 5 ms of CPU per request allow at most 200 requests/s
 // whatever the pool, the server's CPU per request is at least the spin, and the model says the
 // CPU is the bound. (Model-level facts: a slow machine only lowers the throughput.)
@@ -192,6 +222,7 @@ TEST(Sweep, CpuWorkOnOneCpuIsCappedAtOneOverItsCpuTime) {
   EXPECT_LE(model["mva_throughput_rps"].get<double>(), model["throughput_rps"].get<double>());
   EXPECT_LT(model["knee_pool"].get<double>(), 2.0);  // P* = S/c: a spin-only request is all CPU
   EXPECT_TRUE(doc["knee"].contains("call-in-thread"));
+  expect_documented(doc, run);
 }
 
 TEST(Sweep, BadFlagsExitTwo) {

@@ -2,7 +2,8 @@
 // so tests can check that what the programs write and what the README says are the same.
 //
 // A table row is "| `path` | type | meaning |"; a path may hold one brace group
-// ("a.{x,y}.b" stands for a.x.b and a.y.b) and "name[]" for every element of an array.
+// ("a.{x,y}.b" stands for a.x.b and a.y.b) and "name[]" for every element of an array; a row
+// may name several paths, "`a.b`, `c`", where a name without a dot is a sibling of the first.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -40,8 +41,19 @@ inline std::map<std::string, std::string> documented_fields(const std::string& h
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("#", 0) == 0) in_section = line.find(heading) != std::string::npos;
     if (!in_section || line.rfind("| `", 0) != 0) continue;
-    const auto path_end = line.find('`', 3);
-    const std::string path = line.substr(3, path_end - 3);
+    // The first cell lists one path or several: "`a.b.x`, `y`" stands for a.b.x and a.b.y.
+    const auto cell_end = line.find(" |", 2);
+    std::vector<std::string> paths;
+    for (auto open = line.find('`', 2); open < cell_end; open = line.find('`', open + 1)) {
+      const auto close = line.find('`', open + 1);
+      std::string name = line.substr(open + 1, close - open - 1);
+      if (!paths.empty() && name.find('.') == std::string::npos) {
+        name = paths.front().substr(0, paths.front().rfind('.') + 1) + name;
+      }
+      paths.push_back(name);
+      open = close;
+    }
+    const auto path_end = line.rfind('`', cell_end);
     const auto type_begin = line.find('|', path_end) + 1;
     const auto type_end = line.find(" |", type_begin + 1);
     std::string type = line.substr(type_begin, type_end - type_begin);
@@ -50,8 +62,10 @@ inline std::map<std::string, std::string> documented_fields(const std::string& h
     for (auto pos = type.find("\\|"); pos != std::string::npos; pos = type.find("\\|")) {
       type.replace(pos, 2, "|");
     }
-    for (const std::string& p : expand_braces(path))
-      fields[p] = type;
+    for (const std::string& path : paths) {
+      for (const std::string& p : expand_braces(path))
+        fields[p] = type;
+    }
   }
   return fields;
 }
