@@ -1,5 +1,6 @@
-// Histogram micro-benchmarks: the recording hot path (target < 50 ns per value, METHODOLOGY
-// section 6), merging per-thread histograms, and the V2 codec used for .hlog intervals.
+// Histogram micro-benchmarks: the recording hot path (target < 50 ns per value, so
+// that recording never shows in a load), merging per-thread histograms, and the V2 codec used for
+// .hlog intervals.
 //   build/bench/histogram_bench --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
 

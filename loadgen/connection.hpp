@@ -2,7 +2,7 @@
 // the socket that carries them.
 //
 // Invariants:
-//  - Only the owning worker's thread touches a Connection (STYLE.md invariant 1 and 5).
+//  - Only the owning worker's thread touches a Connection (engine.hpp's threading).
 //  - A request occupies a slot from send() until its reply (or late reply) is matched or the
 //    connection closes; a timed-out request keeps its slot (the server still holds it).
 //  - Ack protocol: the id in the request line is `generation * depth + slot`, so a reply finds

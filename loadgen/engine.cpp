@@ -1,4 +1,4 @@
-// Threading (STYLE.md invariant 5): each Worker runs one io_context on its own thread and owns
+// Threading (engine.hpp): each Worker runs one io_context on its own thread and owns
 // its connections, timers, counters and histograms. The coordinator (run_load's thread) talks
 // to a worker only by posting a handler to its io_context and waiting on a future, and reads a
 // worker's members directly only after joining its thread. The only shared state is atomics:
@@ -921,7 +921,7 @@ void RunResult::finalize() {
       break;
     }
   }
-  // A 95% interval for p99 needs a sample beyond it: n >= 299 (METHODOLOGY §5).
+  // A 95% interval for p99 needs a sample beyond it: n >= 299.
   if (completed > 0 && response_time.total_count() < 299) {
     reasons.emplace_back("insufficient_samples");
   }

@@ -1,5 +1,5 @@
-// The load engine: threads x connections driving a line-protocol server, measured per
-// ../shared/METHODOLOGY.md. This is the library API behind `loadgen run`; `loadgen sweep` calls
+// The load engine: threads x connections driving a line-protocol server, measured as
+// results/README.md describes. This is the library API behind `loadgen run`; `loadgen sweep` calls
 // it once per grid point.
 //
 //   poolbench::LoadSettings settings;            // or fill it from the CLI (cli.hpp)
@@ -31,9 +31,9 @@
 // reply, if any, is dropped (its slot stays occupied until then: the server still has it).
 //
 // Threading: run_load() runs on the caller's thread (the coordinator) and starts `threads`
-// workers. Each worker owns an io_context, its connections and its histograms (invariant 5 of
-// STYLE.md); the coordinator merges worker data only at interval boundaries and at the end, by
-// posting to the worker's io_context and waiting for the answer.
+// workers. Each worker owns an io_context, its connections and its histograms (nothing is
+// shared between workers); the coordinator merges worker data only at interval boundaries and at
+// the end, by posting to the worker's io_context and waiting for the answer.
 #pragma once
 
 #include <atomic>
@@ -80,7 +80,7 @@ struct LoadSettings {
   int payload_size = 16;         // ack: request line length without CRLF (at least the id's digits)
   std::string request = "PING";  // raw: the request line (CRLF added)
   std::string expect;            // raw: a reply must start with this ("" = any line)
-  // Closed loop only, opt-in: HdrHistogram's expected-interval correction (METHODOLOGY §1).
+  // Closed loop only, opt-in: HdrHistogram's expected-interval correction.
   std::chrono::nanoseconds expected_interval{0};
   std::vector<std::string> argv;  // the exact command line, for the record
 
@@ -147,7 +147,7 @@ struct HostInfo {
 };
 HostInfo host_info();
 
-// The half-window stationarity check (METHODOLOGY §5), by intended time.
+// The half-window stationarity check, by intended time.
 struct HalfStats {
   std::uint64_t count = 0;  // measured requests intended in this half that completed
   double throughput_rps = 0;

@@ -2,7 +2,7 @@
 // bucket layout, the same percentile rule, the V2 compressed encoding ("HISTFAAA..." base64),
 // the .hgrm percentile distribution text and the .hlog interval log format, byte for byte.
 //
-// Layout (METHODOLOGY section 4). For d significant digits the histogram keeps
+// Layout (HdrHistogram's). For d significant digits the histogram keeps
 // sub_bucket_count = 2^ceil(log2(2 * 10^d)) linear sub-buckets (d = 3: 2048) per power-of-two
 // bucket, so every value is stored with a relative error below 1 / (sub_bucket_count / 2) and
 // values below sub_bucket_count << unit_magnitude are exact. Bucket 0 holds all sub-buckets;

@@ -38,13 +38,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-queue", config.max_queue,
                  "bound on the pool's backlog; beyond it requests get err:busy (0: unbounded)")
       ->capture_default_str();
-  app.add_option("--work", work,
-                 "per-request work: none, or parts joined by + that run in turn: sleep:DUR "
-                 "(blocks without CPU, like I/O) or spin:DUR (uses DUR of the worker thread's own "
-                 "CPU time, however long that takes on a busy machine); each part optionally "
-                 "followed by ,exp (exponential, DUR is the mean) and ,pPROB=DUR outliers. DUR like "
-                 "10ms, 200us, 1s. E.g. sleep:10ms  spin:200us,exp  spin:2ms+sleep:8ms  "
-                 "sleep:1ms,p0.01=100ms")
+  app.add_option(
+         "--work", work,
+         "per-request work: none, or parts joined by + that run in turn: sleep:DUR "
+         "(blocks without CPU, like I/O) or spin:DUR (uses DUR of the worker thread's own "
+         "CPU time, however long that takes on a busy machine); each part optionally "
+         "followed by ,exp (exponential, DUR is the mean) and ,pPROB=DUR outliers. DUR like "
+         "10ms, 200us, 1s. E.g. sleep:10ms  spin:200us,exp  spin:2ms+sleep:8ms  "
+         "sleep:1ms,p0.01=100ms")
       ->capture_default_str();
   app.add_option("--fail-rate", config.fail_rate,
                  "fraction of requests whose work throws (answered err:injected failure|<line>)")

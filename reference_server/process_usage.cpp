@@ -10,6 +10,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -52,18 +53,24 @@ std::uint64_t status_count(const std::filesystem::path& status, std::string_view
   return value;
 }
 
-// Threads from /proc/PID/stat (field 20); 0 if unreadable.
-int thread_count(const std::string& stat_path) {
+// The fields of a /proc/PID/stat file after the command name, keyed by their number in
+// proc(5) (3: state, 14: utime, 15: stime, 20: num_threads); empty if unreadable.
+std::map<int, std::string> stat_fields(const std::filesystem::path& stat_path) {
   std::ifstream file(stat_path);
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::map<int, std::string> fields;
   const auto close = text.rfind(')');  // the command name may hold spaces and parentheses
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  for (int index = 3; fields >> field; ++index) {
-    if (index == 20) return std::stoi(field);
-  }
-  return 0;
+  if (close == std::string::npos) return fields;
+  std::istringstream words(text.substr(close + 2));
+  std::string word;
+  for (int index = 3; words >> word; ++index)
+    fields[index] = word;
+  return fields;
+}
+
+int thread_count(const std::map<int, std::string>& fields) {
+  const auto found = fields.find(20);
+  return found == fields.end() ? 0 : std::stoi(found->second);
 }
 
 }  // namespace
@@ -77,27 +84,20 @@ ProcessUsage own_usage() {
   usage.cpu_system_s = seconds(self.ru_stime);
   usage.voluntary_switches = static_cast<std::uint64_t>(self.ru_nvcsw);
   usage.involuntary_switches = static_cast<std::uint64_t>(self.ru_nivcsw);
-  usage.threads = thread_count("/proc/self/stat");
+  usage.threads = thread_count(stat_fields("/proc/self/stat"));
   usage.cpus = allowed_cpus(0);
   return usage;
 }
 
 std::optional<ProcessUsage> usage_of(pid_t pid) {
   const std::filesystem::path proc = "/proc/" + std::to_string(pid);
-  std::ifstream stat(proc / "stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  ProcessUsage usage;
+  const auto fields = stat_fields(proc / "stat");
+  if (fields.size() < 18 || fields.at(3) == "Z") return std::nullopt;  // gone, or not reaped
   static const double ticks_per_second = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  for (int index = 3; fields >> field; ++index) {
-    if (index == 3 && field == "Z") return std::nullopt;  // exited, not yet reaped
-    if (index == 14) usage.cpu_user_s = std::stod(field) / ticks_per_second;
-    if (index == 15) usage.cpu_system_s = std::stod(field) / ticks_per_second;
-    if (index == 20) usage.threads = std::stoi(field);
-  }
+  ProcessUsage usage;
+  usage.cpu_user_s = std::stod(fields.at(14)) / ticks_per_second;
+  usage.cpu_system_s = std::stod(fields.at(15)) / ticks_per_second;
+  usage.threads = thread_count(fields);
   const auto cpu = process_cpu_seconds(pid);
   if (!cpu) return std::nullopt;
   usage.cpu_s = *cpu;

@@ -1,5 +1,5 @@
 // ThreadPool: the worker pool behind the reactor, with the semantics of Twisted's reactor pool
-// (twisted.python.threadpool + twisted._threads, see shared/TWISTED_SEMANTICS.md §1-3):
+// (twisted.python.threadpool + twisted._threads, as read from their source):
 //
 //   - min 0, max N (default 10); no thread exists until work arrives;
 //   - a thread is created only when a task arrives, no worker is idle and the count is below max;

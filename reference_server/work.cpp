@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -53,6 +54,17 @@ std::optional<double> read_decimal(std::string_view text) {
   return std::strtod(std::string(text).c_str(), nullptr);
 }
 
+// Nanoseconds per unit of every duration this file reads; 0 for an unknown unit.
+double nanoseconds_per(std::string_view unit) {
+  if (unit == "ns") return 1;
+  if (unit == "us") return 1e3;
+  if (unit == "ms") return 1e6;
+  if (unit == "s") return 1e9;
+  if (unit == "m" || unit == "min") return 60e9;
+  if (unit == "h") return 3600e9;
+  return 0;
+}
+
 double number_in_part(std::string_view text) {
   const auto value = read_decimal(text);
   if (!value) throw BadPart{quoted(text) + " is not a number"};
@@ -64,11 +76,8 @@ std::chrono::nanoseconds duration_in_part(std::string_view text) {
   while (unit_at > 0 && text[unit_at - 1] >= 'a' && text[unit_at - 1] <= 'z')
     --unit_at;
   const std::string_view unit = text.substr(unit_at);
-  double scale = 0;
-  if (unit == "ns") scale = 1;
-  if (unit == "us") scale = 1e3;
-  if (unit == "ms") scale = 1e6;
-  if (unit == "s") scale = 1e9;
+  // The grammar's units stop at seconds (flags also take minutes and hours).
+  const double scale = nanoseconds_per(unit) <= 1e9 ? nanoseconds_per(unit) : 0;
   const auto value = read_decimal(text.substr(0, unit_at));
   if (!value || scale == 0) throw BadPart{quoted(text) + " is not a duration with a unit"};
   // Compared before rounding, as the Python peer compares.
@@ -76,16 +85,19 @@ std::chrono::nanoseconds duration_in_part(std::string_view text) {
   return std::chrono::nanoseconds(std::llround(*value * scale));
 }
 
-// A duration as a work spec writes it: the largest of s, ms, us, ns that is exact (the
-// grammar has no minutes or hours, so 1 h is 3600s).
-std::string spec_duration(std::chrono::nanoseconds duration) {
+// The shortest exact spelling in the largest of `units` that divides the duration, else ns.
+std::string spelled_in(std::chrono::nanoseconds duration,
+                       std::initializer_list<std::pair<std::int64_t, const char*>> units) {
   const std::int64_t ns = duration.count();
-  for (const auto& [size, unit] : {std::pair<std::int64_t, const char*>{1'000'000'000, "s"},
-                                   {1'000'000, "ms"},
-                                   {1'000, "us"}}) {
+  for (const auto& [size, unit] : units) {
     if (ns != 0 && ns % size == 0) return std::to_string(ns / size) + unit;
   }
-  return std::to_string(ns) + "ns";
+  return ns == 0 ? "0s" : std::to_string(ns) + "ns";
+}
+
+// A duration as a work spec writes it: the grammar has no minutes or hours, so 1 h is 3600s.
+std::string spec_duration(std::chrono::nanoseconds duration) {
+  return spelled_in(duration, {{1'000'000'000, "s"}, {1'000'000, "ms"}, {1'000, "us"}});
 }
 
 std::vector<std::string_view> split(std::string_view text, char separator) {
@@ -145,13 +157,7 @@ std::chrono::nanoseconds parse_duration(std::string_view text) {
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error == std::errc() && end != text.data() && std::isfinite(value) && value >= 0) {
     const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-    double scale = 0;
-    if (unit.empty() || unit == "s") scale = 1e9;  // a bare number is seconds
-    if (unit == "ns") scale = 1;
-    if (unit == "us") scale = 1e3;
-    if (unit == "ms") scale = 1e6;
-    if (unit == "m" || unit == "min") scale = 60e9;
-    if (unit == "h") scale = 3600e9;
+    const double scale = unit.empty() ? 1e9 : nanoseconds_per(unit);  // bare: seconds
     if (scale != 0 && value * scale <= 9e18) {
       duration = std::chrono::nanoseconds(std::llround(value * scale));
     }
@@ -165,16 +171,11 @@ std::chrono::nanoseconds parse_duration(std::string_view text) {
 }
 
 std::string format_duration(std::chrono::nanoseconds duration) {
-  const std::int64_t ns = duration.count();
-  struct Unit {
-    std::int64_t size;
-    const char* name;
-  };
-  for (const Unit unit : {Unit{3'600'000'000'000, "h"}, Unit{60'000'000'000, "m"},
-                          Unit{1'000'000'000, "s"}, Unit{1'000'000, "ms"}, Unit{1'000, "us"}}) {
-    if (ns != 0 && ns % unit.size == 0) return std::to_string(ns / unit.size) + unit.name;
-  }
-  return ns == 0 ? "0s" : std::to_string(ns) + "ns";
+  return spelled_in(duration, {{3'600'000'000'000, "h"},
+                               {60'000'000'000, "m"},
+                               {1'000'000'000, "s"},
+                               {1'000'000, "ms"},
+                               {1'000, "us"}});
 }
 
 std::string WorkPart::to_string() const {

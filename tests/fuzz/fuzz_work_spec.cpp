@@ -1,6 +1,7 @@
-// libFuzzer target: the --work grammar (WorkSpec::parse, mixes of parts joined by '+') and durations (parse_duration),
-// reference_server/work.hpp. Bad text may only throw std::invalid_argument; good text must
-// round-trip through its canonical spelling and give finite, non-negative costs.
+// libFuzzer target: the --work grammar (WorkSpec::parse, mixes of parts joined by '+') and
+// durations (parse_duration), reference_server/work.hpp. Bad text may only throw
+// std::invalid_argument; good text must round-trip through its canonical spelling and give finite,
+// non-negative costs.
 #include <chrono>
 #include <cmath>
 #include <cstddef>

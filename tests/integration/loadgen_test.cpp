@@ -293,7 +293,7 @@ RunResult closed_loop(const ServerProcess& server, int connections) {
 
 TEST(ReferenceServer, ClosedLoopThroughputAndLatencyFollowTheModelForSleepWork) {
   // c workers, S = 10 ms sleep: X = min(C, c) / S_eff and R = C * S_eff / min(C, c), with
-  // S_eff calibrated by a C = 1 run against the same server (METHODOLOGY §3): its median, as
+  // S_eff calibrated by a C = 1 run against the same server: its median, as
   // the sweep takes it, since a few scheduling outliers (a slow sanitizer build, a busy
   // machine) would inflate a mean.
   ServerProcess pool4({"--mode", "call-in-thread", "--pool-size", "4", "--work", "sleep:10ms"});
@@ -326,7 +326,7 @@ TEST(ReferenceServer, PipelinedRequestsAnsweredOutOfOrderAreMatched) {
 }
 
 TEST(ReferenceServer, OpenLoopStallShowsInResponseTimeButNotInServiceTime) {
-  // METHODOLOGY §7.6 scaled down: 500/s for 2 s, pool 8, 1 ms sleep, the server stopped for
+  // A stall, scaled down: 500/s for 2 s, pool 8, 1 ms sleep, the server stopped for
   // T = 200 ms. Few connections (4), so the stall holds only 4 requests on the wire; the
   // other ~100 wait in the generator, and their wait is charged to response time.
   ServerProcess server({"--mode", "call-in-thread", "--pool-size", "8", "--work", "sleep:1ms"});
