@@ -1,6 +1,5 @@
 #include "admin_client.hpp"
 
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,55 +9,23 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "reference_server/clock.hpp"
 #include "result.hpp"
+#include "tcp_socket.hpp"
 
 namespace poolbench {
 namespace {
 
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 constexpr std::array<const char*, 4> kStageNames = {"dispatch", "queue_wait", "service",
                                                     "return_hop"};
 
-// A connected socket, closed on scope exit.
-class Socket {
- public:
-  explicit Socket(int fd) : fd_(fd) {}
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-int connect_to(const AdminUrl& url) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(url.port);
-  if (const int error = ::getaddrinfo(url.host.c_str(), port.c_str(), &hints, &found); error != 0) {
-    throw std::runtime_error("cannot resolve " + url.host + ": " + ::gai_strerror(error));
-  }
-  int fd = -1;
-  std::string why = "no address";
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-      why = std::strerror(errno);
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  ::freeaddrinfo(found);
-  if (fd < 0) throw std::runtime_error("cannot connect to " + url.text + ": " + why);
-  return fd;
+TcpSocket connect_to(const AdminUrl& url) {
+  std::string why;
+  TcpSocket socket = TcpSocket::connect_to(url.host, url.port, why);
+  if (!socket.is_open()) throw std::runtime_error("cannot connect to " + url.text + ": " + why);
+  return socket;
 }
 
 // Waits until fd is ready for `events` or the deadline passes (then throws).
@@ -161,7 +128,7 @@ AdminUrl parse_admin_url(std::string_view text) {
 HttpReply http_request(const AdminUrl& url, std::string_view method, std::string_view target,
                        std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  Socket socket(connect_to(url));
+  const TcpSocket socket = connect_to(url);
   std::string request;
   request.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ");
   request.append(std::string_view(url.text).substr(7));  // host:port as given ([v6]:port)

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "work.hpp"
+#include "reference_server/work.hpp"
 
 namespace poolbench {
 namespace {

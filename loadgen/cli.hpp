@@ -14,8 +14,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "engine.hpp"
-#include "work.hpp"  // parse_duration, format_duration: one spelling of durations for both programs
+#include "reference_server/work.hpp"  // parse_duration, format_duration: one spelling of durations for both programs
+#include "settings.hpp"
 
 namespace poolbench {
 

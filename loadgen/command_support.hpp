@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine.hpp"
+#include "run_result.hpp"
 
 namespace poolbench::cli {
 

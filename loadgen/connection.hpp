@@ -2,7 +2,7 @@
 // the socket that carries them.
 //
 // Invariants:
-//  - Only the owning worker's thread touches a Connection (engine.hpp's threading).
+//  - Only the owning worker's thread touches a Connection (worker.hpp's threading).
 //  - A request occupies a slot from send() until its reply (or late reply) is matched or the
 //    connection closes; a timed-out request keeps its slot (the server still holds it).
 //  - Ack protocol: the id in the request line is `generation * depth + slot`, so a reply finds
@@ -21,12 +21,10 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
-#include "engine.hpp"
+#include "reference_server/clock.hpp"
+#include "settings.hpp"
 
 namespace poolbench {
-
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
 
 enum class SlotState : std::uint8_t {
   kFree,

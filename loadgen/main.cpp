@@ -18,7 +18,7 @@
 #include "cli.hpp"
 #include "command_support.hpp"
 #include "engine.hpp"
-#include "process_usage.hpp"
+#include "reference_server/process_usage.hpp"
 #include "result.hpp"
 #include "sweep_command.hpp"
 

@@ -27,7 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine.hpp"
+#include "settings.hpp"
 
 namespace poolbench {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "process.hpp"
-#include "process_usage.hpp"
+#include "reference_server/process_usage.hpp"
 #include "result.hpp"
 
 namespace poolbench {

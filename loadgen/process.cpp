@@ -1,12 +1,8 @@
 #include "process.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,7 +14,8 @@
 #include <thread>
 #include <utility>
 
-#include "process_usage.hpp"
+#include "reference_server/process_usage.hpp"
+#include "tcp_socket.hpp"
 
 extern char** environ;
 
@@ -158,45 +155,15 @@ std::uint16_t wait_for_port_file(ChildProcess& child, const std::filesystem::pat
 
 namespace {
 
-// A socket descriptor closed on every path.
-struct Socket {
-  int fd;
-  explicit Socket(int family) : fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
-  }
-  ~Socket() { ::close(fd); }
-};
-
 bool accepts_connections(const std::string& host, std::uint16_t port) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* addresses = nullptr;
-  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addresses) != 0) {
-    throw std::runtime_error("cannot resolve host '" + host + "'");
-  }
-  bool accepted = false;
-  for (addrinfo* a = addresses; a != nullptr && !accepted; a = a->ai_next) {
-    Socket probe(a->ai_family);
-    accepted = ::connect(probe.fd, a->ai_addr, a->ai_addrlen) == 0;
-  }
-  ::freeaddrinfo(addresses);
-  return accepted;
+  std::string why;
+  return TcpSocket::connect_to(host, port, why).is_open();
 }
 
 }  // namespace
 
 std::uint16_t pick_free_port() {
-  Socket socket(AF_INET);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (::bind(socket.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(socket.fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    throw std::system_error(errno, std::generic_category(), "cannot find a free port");
-  }
-  return ntohs(address.sin_port);
+  return TcpSocket::bound_to_free_loopback_port().second;
 }
 
 void wait_until_accepting(ChildProcess& child, const std::string& host, std::uint16_t port,

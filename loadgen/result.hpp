@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine.hpp"
 #include "histogram.hpp"
+#include "run_result.hpp"
 
 namespace poolbench {
 

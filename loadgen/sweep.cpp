@@ -13,9 +13,9 @@
 #include "model.hpp"
 #include "point_runner.hpp"
 #include "process.hpp"
-#include "process_usage.hpp"
+#include "reference_server/process_usage.hpp"
+#include "reference_server/work.hpp"
 #include "result.hpp"
-#include "work.hpp"
 
 namespace poolbench {
 namespace {

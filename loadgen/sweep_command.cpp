@@ -8,7 +8,7 @@
 
 #include "cli.hpp"
 #include "command_support.hpp"
-#include "process_usage.hpp"
+#include "reference_server/process_usage.hpp"
 
 namespace poolbench::cli {
 namespace {

@@ -15,8 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine.hpp"
-#include "process_usage.hpp"
+#include "reference_server/process_usage.hpp"
+#include "run_result.hpp"
 
 namespace poolbench {
 

@@ -27,7 +27,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "histogram.hpp"
+#include "loadgen/histogram.hpp"
 
 namespace poolbench {
 
