@@ -22,8 +22,12 @@ import math
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import plot  # noqa: E402  (plot.py beside this file: the one reader of result JSON)
+# The plotting package sits beside this file. Its results module (the one reader of result JSON)
+# needs only the standard library; the chart helpers are imported when a chart is drawn.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+from plotting.results import load_results, mode_rank  # noqa: E402
 
 
 def ratio(b, a):
@@ -47,7 +51,7 @@ def compare_rows(a, b):
     """[(mode, pool, point_a or None, point_b or None)] over the union of measured points."""
     index_a = {(p.mode, p.pool_size): p for m in a.modes() for p in a.measured(m)}
     index_b = {(p.mode, p.pool_size): p for m in b.modes() for p in b.measured(m)}
-    keys = sorted(set(index_a) | set(index_b), key=lambda k: (plot.mode_rank(k[0]), k[1]))
+    keys = sorted(set(index_a) | set(index_b), key=lambda k: (mode_rank(k[0]), k[1]))
     return [(mode, pool, index_a.get((mode, pool)), index_b.get((mode, pool)))
             for mode, pool in keys]
 
@@ -93,17 +97,19 @@ def table(a, b):
 
 
 def overlay_chart(plt, a, b, out_path):
+    from plotting import common as charts  # chart helpers: only when a chart is drawn
+
     sets = [a, b]
-    modes = plot.all_modes(sets)
-    fig, axes = plot.new_figure(plt, len(modes), rows=2, height=3.4)
+    modes = charts.all_modes(sets)
+    fig, axes = charts.new_figure(plt, len(modes), rows=2, height=3.4)
     for column, mode in enumerate(modes):
         top, bottom = axes[0][column], axes[1][column]
         for k, rs in enumerate(sets):
             pts = rs.measured(mode)
             if not pts:
                 continue
-            color, style = plot.set_color(k), plot.LINE_STYLES[k]
-            marker = plot.MARKERS[k]
+            color, style = charts.set_color(k), charts.LINE_STYLES[k]
+            marker = charts.MARKERS[k]
             sizes = [p.pool_size for p in pts]
             top.plot(sizes, [p.throughput_rps for p in pts], color=color, linestyle=style,
                      marker=marker, label=rs.label)
@@ -119,16 +125,16 @@ def overlay_chart(plt, a, b, out_path):
                             markersize=4, linewidth=width, alpha=alpha,
                             label=f"{rs.label} {key}")
         for ax in (top, bottom):
-            plot.pool_axis(ax, plot.all_pool_sizes(sets, mode))
-            plot.log_y(ax)
+            charts.pool_axis(ax, charts.all_pool_sizes(sets, mode))
+            charts.log_y(ax)
             ax.legend(fontsize=8)
         top.set_title(mode)
     axes[0][0].set_ylabel("throughput (requests/s)")
     axes[1][0].set_ylabel("response time (ms)")
     out_dir = os.path.dirname(out_path) or "."
     name, ext = os.path.splitext(os.path.basename(out_path))
-    return plot.finish(plt, fig, f"{b.label} vs {a.label}", sets, out_dir, name,
-                       [ext.lstrip(".") or "png"])
+    return charts.finish(plt, fig, f"{b.label} vs {a.label}", sets, out_dir, name,
+                         [ext.lstrip(".") or "png"])
 
 
 def safe_name(label):
@@ -150,8 +156,8 @@ def main(argv=None):
         parser.error("at most two --label (for A and B)")
     labels = args.label + [None] * (2 - len(args.label))
     try:
-        a = plot.load_results(args.a, labels[0])
-        b = plot.load_results(args.b, labels[1])
+        a = load_results(args.a, labels[0])
+        b = load_results(args.b, labels[1])
     except (OSError, ValueError) as e:
         sys.stderr.write(f"compare.py: {e}\n")
         return 1
@@ -160,7 +166,9 @@ def main(argv=None):
     print("\n".join(table(a, b)))
     if args.no_plot:
         return 0
-    plt = plot.import_matplotlib()  # exits 2 with a clear message when matplotlib is missing
+    from plotting.common import import_matplotlib
+
+    plt = import_matplotlib()  # exits 2 with a clear message when matplotlib is missing
     out = args.out or f"compare-{safe_name(a.label)}-vs-{safe_name(b.label)}.png"
     for path in overlay_chart(plt, a, b, out):
         print(f"\nchart: {path}")

@@ -40,8 +40,8 @@ Needs matplotlib: Debian's ``/usr/bin/python3`` with ``python3-matplotlib``, or 
 with ``pip install matplotlib``. The ``python3`` first on PATH may be a different interpreter
 without it; the script then exits 2 saying so. Reading results and decoding histograms
 (``HdrHistogram``, ``load_results``, the knees) needs only the standard library, for
-compare.py and tests. The code lives in the ``plotting`` package beside this file; the names
-below are its public face.
+compare.py (which imports ``plotting.results`` itself) and the tests. The code lives in the
+``plotting`` package beside this file; the names below are its public face.
 """
 
 import argparse
@@ -49,13 +49,13 @@ import os
 import sys
 
 # The package sits beside this file; put it on the path also when this file is loaded by path
-# (compare.py, the tests) rather than run.
+# (the tests) rather than run.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 # The imports need the path set above (hence E402). Besides main's own needs they are the
-# names compare.py and the tests use, listed in __all__.
+# names the tests use, listed in __all__.
 from plotting.bench import bench_files, bench_rows, plot_bench  # noqa: E402
 from plotting.common import (LINE_STYLES, MARKERS, PERCENTILE_STYLE, all_modes,  # noqa: E402
                              all_pool_sizes, caption, colormap, finish, import_matplotlib, log_y,
@@ -81,7 +81,7 @@ __all__ = [
     "KNEE_FRACTION", "Knee", "bound_curve", "calibrated_costs", "expected_utilization_pct",
     "knee_of", "mva_curve", "STAGES", "stage_means_ms", "has_server_stats", "has_resources",
     "point_spectrum",
-    # chart building blocks (compare.py) and the charts
+    # chart building blocks (compare.py takes them from plotting.common) and the charts
     "LINE_STYLES", "MARKERS", "PERCENTILE_STYLE", "all_modes", "all_pool_sizes", "caption",
     "colormap", "finish", "import_matplotlib", "log_y", "new_figure", "pool_axis", "set_color",
     "plot_throughput", "plot_latency", "plot_cpu", "plot_spectrum", "plot_timeline",

@@ -1,5 +1,6 @@
-"""The modules behind scripts/plot.py (its command line and the names compare.py and the tests
-use are in plot.py; see its docstring for the charts).
+"""The modules behind scripts/plot.py (its command line and the names the tests use are in
+plot.py; see its docstring for the charts). compare.py imports ``plotting.results`` directly,
+and ``plotting.common`` only when it draws.
 
 * ``hdr``: HdrHistogram V2 decoding;
 * ``results``: sweep/run JSON -> Point and ResultSet records;
@@ -9,5 +10,7 @@ use are in plot.py; see its docstring for the charts).
 * ``run_charts``: spectrum, timeline, decomposition, queue depth;
 * ``bench``: Google Benchmark bars.
 
-Everything but the chart functions runs on the standard library alone.
+Importing the package imports nothing; every module loads with the standard library alone
+(matplotlib is imported inside the chart functions), so ``from plotting.results import ...``
+works without matplotlib.
 """

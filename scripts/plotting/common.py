@@ -1,7 +1,7 @@
 """What every chart shares: matplotlib import, figure layout, caption, axes, knee lines.
 
 matplotlib is imported inside the functions that need it, so this module loads with the
-standard library only (compare.py imports plot.py before it knows it will draw).
+standard library only (plot.py imports it before it knows it will draw).
 """
 
 import math

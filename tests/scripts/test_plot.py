@@ -519,6 +519,16 @@ class MissingMatplotlibTest(unittest.TestCase):
                 self.assertIn("python3-matplotlib", result.stderr)
                 self.assertIn("pip install matplotlib", result.stderr)
 
+    def test_compare_table_needs_only_the_standard_library(self):
+        # compare.py reads results through plotting.results: no matplotlib, no plot.py.
+        result = subprocess.run(
+            [sys.executable, "-S", "-s", os.path.join(SCRIPTS, "compare.py"), SAMPLE, SAMPLE,
+             "--no-plot"],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": "", "PYTHONNOUSERSITE": "1"})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("geometric mean of B/A per mode", result.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
