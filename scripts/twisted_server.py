@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The seed article's Twisted demo as a runnable peer server for poolbench.
+"""The pattern poolbench re-creates, written with Twisted itself: a runnable peer server.
 
 Run it with Debian's interpreter, which has Twisted (python3-twisted):
 
@@ -10,7 +10,7 @@ It takes the same flags as our C++ ``reference_server`` so that ``loadgen sweep
 --server-cmd "/usr/bin/python3 scripts/twisted_server.py --port {port} --mode {mode}
 --pool-size {pool} --work sleep:10ms"`` measures Twisted and our server with one tool.
 
-What it does, line by line as in the seed (``LineReceiver``, ``\\r\\n`` framing, reply
+What it does, line by line as the original demo (``LineReceiver``, ``\\r\\n`` framing, reply
 ``ack:<line>\\r\\n``):
 
 * ``inline``: the work runs in ``lineReceived`` on the reactor thread (the naive default).
@@ -37,12 +37,12 @@ probability ``--fail-rate``) raises in the handler, and:
   exception and drop the connection).
 
 ``<what>`` is the exception message: ``injected failure``, as reference_server says. With
-``--fail-rate 0`` (the default) no code path differs from the seed.
+``--fail-rate 0`` (the default) no code path differs from the original demo.
 
 Flags shared with reference_server: ``--port`` (0 = a free port), ``--bind`` (default
 127.0.0.1), ``--port-file PATH`` (the chosen port, written atomically), ``--mode`` (default
 call-in-thread), ``--pool-size`` (default 10, Twisted's), ``--work`` (the same grammar and
-error messages, see below; default ``sleep:1s`` as in the seed), ``--fail-rate``, ``--lf`` (a
+error messages, see below; default ``sleep:1s`` as in the original demo), ``--fail-rate``, ``--lf`` (a
 bare ``\\n`` also ends a line; replies stay ``\\r\\n``), ``--max-line``
 (``LineReceiver.MAX_LENGTH``), ``--max-queue`` (only 0: Twisted's backlog is unbounded).
 Extra: ``--backlog`` (listen backlog, Twisted's 50), ``--seed`` (for the random choices),
@@ -247,7 +247,7 @@ class WorkSpec:
         none | PART[+PART]...    PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]...
 
     The parts run one after the other, in the order given, each with its own options. ``sleep``
-    blocks in ``time.sleep`` (releases the GIL, like the seed's MySQL call). ``spin`` computes a
+    blocks in ``time.sleep`` (releases the GIL, like a blocking MySQL call). ``spin`` computes a
     hash in pure Python until the calling thread has used DURATION of its own CPU time (its thread
     CPU clock, ``time.thread_time``), however long that takes on the wall clock; it holds the GIL
     meanwhile, so all the spin parts running in the process share one CPU at most, as pure-Python
@@ -299,7 +299,7 @@ class InjectedFailure(Exception):
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="twisted_server.py",
-        description="The seed's Twisted line server (ack:<line>) as a poolbench peer. "
+        description="A Twisted line server (ack:<line>) as a poolbench peer. "
                     "Run with /usr/bin/python3 (Debian's python3-twisted).")
     parser.add_argument("--port", type=int, default=9090,
                         help="TCP port; 0 picks a free one (default 9090)")
@@ -310,7 +310,7 @@ def parse_args(argv):
     parser.add_argument("--pool-size", type=int, default=10,
                         help="reactor.suggestThreadPoolSize(N) (default 10, Twisted's)")
     parser.add_argument("--work", default="sleep:1s",
-                        help="work per request (default sleep:1s, the seed's): none | "
+                        help="work per request (default sleep:1s): none | "
                              "PART[+PART]... run in order, PART = "
                              "KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., units ns|us|ms|s; "
                              "KIND sleep (time.sleep, releases the GIL) or spin (DURATION of "
@@ -382,7 +382,7 @@ def build_factory(args, counters):
     rng = random.Random(args.seed)
 
     def business_logic(line):
-        """The seed's time.sleep(1): blocking work standing in for a call such as MySQL."""
+        """The demo's time.sleep(1): blocking work standing in for a call such as MySQL."""
         work.run(rng)
         if fail_rate and rng.random() < fail_rate:
             raise InjectedFailure("injected failure")
