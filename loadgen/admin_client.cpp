@@ -242,6 +242,44 @@ void AdminSampler::run() {
   }
 }
 
+std::vector<const AdminSampler::Snapshot*> AdminSampler::good_snapshots(std::size_t& failed) const {
+  std::vector<const Snapshot*> good;
+  failed = 0;
+  for (const Snapshot& s : snapshots_) {
+    if (s.stats.is_object()) {
+      good.push_back(&s);
+    } else {
+      ++failed;
+    }
+  }
+  std::stable_sort(good.begin(), good.end(),
+                   [](const Snapshot* a, const Snapshot* b) { return a->t_s < b->t_s; });
+  return good;
+}
+
+json AdminSampler::window_summary(const std::vector<const Snapshot*>& good) {
+  json window = {{"from_s", 0.0}, {"to_s", 0.0}, {"completed", 0}, {"stages_ns", json::object()}};
+  if (good.empty()) return window;
+  const Snapshot* from = good.front();
+  for (const Snapshot* s : good) {
+    if (s->phase == "warmup") from = s;
+  }
+  const Snapshot* to = good.back();
+  window["from_s"] = from->t_s;
+  window["to_s"] = to->t_s;
+  window["completed"] = to->stats.at("requests").value("completed", 0) -
+                        from->stats.at("requests").value("completed", 0);
+  if (!has_stages(to->stats)) return window;
+  for (const char* stage : kStageNames) {
+    Histogram h = decode_stage(to->stats, stage);
+    if (from != to && has_stages(from->stats)) {
+      h = histogram_difference(h, decode_stage(from->stats, stage));
+    }
+    window["stages_ns"][stage] = histogram_summary(h);
+  }
+  return window;
+}
+
 json AdminSampler::finish(const RunResult& result) {
   const double end_s = result.intervals.empty()
                            ? 0.0
@@ -255,17 +293,8 @@ json AdminSampler::finish(const RunResult& result) {
   if (thread_.joinable()) thread_.join();
 
   std::lock_guard lock(mutex_);
-  std::vector<const Snapshot*> good;
   std::size_t failed = 0;
-  for (const Snapshot& s : snapshots_) {
-    if (s.stats.is_object()) {
-      good.push_back(&s);
-    } else {
-      ++failed;
-    }
-  }
-  std::stable_sort(good.begin(), good.end(),
-                   [](const Snapshot* a, const Snapshot* b) { return a->t_s < b->t_s; });
+  const std::vector<const Snapshot*> good = good_snapshots(failed);
   json samples = json::array();
   const Snapshot* previous = nullptr;
   for (const Snapshot* s : good) {
@@ -274,36 +303,13 @@ json AdminSampler::finish(const RunResult& result) {
                                     previous ? previous->t_s : 0));
     previous = s;
   }
-
-  // The window: from the end of the last warm-up interval (or the first sample) to the last.
-  json window = {{"from_s", 0.0}, {"to_s", 0.0}, {"completed", 0}, {"stages_ns", json::object()}};
-  if (!good.empty()) {
-    const Snapshot* from = good.front();
-    for (const Snapshot* s : good) {
-      if (s->phase == "warmup") from = s;
-    }
-    const Snapshot* to = good.back();
-    window["from_s"] = from->t_s;
-    window["to_s"] = to->t_s;
-    window["completed"] = to->stats.at("requests").value("completed", 0) -
-                          from->stats.at("requests").value("completed", 0);
-    if (has_stages(to->stats)) {
-      for (const char* stage : kStageNames) {
-        Histogram h = decode_stage(to->stats, stage);
-        if (from != to && has_stages(from->stats)) {
-          h = histogram_difference(h, decode_stage(from->stats, stage));
-        }
-        window["stages_ns"][stage] = histogram_summary(h);
-      }
-    }
-  }
   const json* last = good.empty() ? nullptr : &good.back()->stats;
   return {{"admin", url_.text},
           {"mode", last ? last->value("mode", "") : ""},
           {"stage_timing", last ? last->value("stage_timing", false) : false},
           {"samples_failed", failed},
           {"samples", std::move(samples)},
-          {"window", std::move(window)}};
+          {"window", window_summary(good)}};
 }
 
 }  // namespace poolbench

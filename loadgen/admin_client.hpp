@@ -81,6 +81,10 @@ class AdminSampler {
   };
   void take(double t_s, std::string phase);
   void run();
+  // The snapshots that succeeded, in time order, and how many failed (under mutex_).
+  std::vector<const Snapshot*> good_snapshots(std::size_t& failed) const;
+  // The window's counts and stage histograms: from the last warm-up snapshot to the last one.
+  static nlohmann::json window_summary(const std::vector<const Snapshot*>& good);
 
   AdminUrl url_;
   std::mutex mutex_;

@@ -29,11 +29,10 @@ CLI::Option* add_duration(CLI::App& app, const std::string& name, nanoseconds& t
 
 }  // namespace
 
-void add_load_options(CLI::App& app, LoadSettings& s) {
-  const std::string target_group = "Target and load";
-  const std::string timing_group = "Timing";
-  const std::string protocol_group = "Protocol";
+namespace {
 
+void add_target_options(CLI::App& app, LoadSettings& s) {
+  const std::string target_group = "Target and load";
   app.add_option("--target,-t", s.target, "Server address, HOST:PORT")
       ->capture_default_str()
       ->group(target_group);
@@ -73,7 +72,10 @@ void add_load_options(CLI::App& app, LoadSettings& s) {
   add_duration(app, "--think-time", s.think_time,
                "Closed loop: pause between a reply and the next request on that slot")
       ->group(target_group);
+}
 
+void add_timing_options(CLI::App& app, LoadSettings& s) {
+  const std::string timing_group = "Timing";
   add_duration(app, "--duration", s.duration,
                "Measurement window, after the warm-up (requests intended inside it count)")
       ->group(timing_group);
@@ -93,7 +95,10 @@ void add_load_options(CLI::App& app, LoadSettings& s) {
                "Closed loop only: HdrHistogram's coordinated-omission correction for this "
                "expected request interval (off by default; never for open loop)")
       ->group(timing_group);
+}
 
+void add_protocol_options(CLI::App& app, LoadSettings& s) {
+  const std::string protocol_group = "Protocol";
   app.add_option_function<std::string>(
          "--protocol", [&s](const std::string& text) { s.protocol = parse_protocol(text); },
          "ack: lines '<id> <padding>', replies 'ack:<line>' matched by id (any order); "
@@ -112,6 +117,14 @@ void add_load_options(CLI::App& app, LoadSettings& s) {
   app.add_option("--expect", s.expect,
                  "raw: a reply must start with this (e.g. +PONG); others count as errors")
       ->group(protocol_group);
+}
+
+}  // namespace
+
+void add_load_options(CLI::App& app, LoadSettings& s) {
+  add_target_options(app, s);
+  add_timing_options(app, s);
+  add_protocol_options(app, s);
 }
 
 void finish_load_settings(const CLI::App& app, LoadSettings& settings,

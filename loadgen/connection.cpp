@@ -142,79 +142,70 @@ bool RequestTable::is_request_line(std::string_view line, std::uint64_t* id) con
                      [](char c) { return c == 'x'; });
 }
 
-ReplyMatch RequestTable::match(std::string_view line) {
+namespace {
+
+ReplyMatch stray(std::string_view why) {
   ReplyMatch result;
-  auto settle = [&](int index, ReplyMatch::Kind kind, std::string_view error) {
-    result.slot = index;
-    result.error = error;
-    result.kind = slots_[static_cast<std::size_t>(index)].state == SlotState::kExpired
-                      ? ReplyMatch::Kind::kLate
-                      : kind;
-    return result;
-  };
-
-  if (protocol_ == Protocol::kRaw) {
-    if (fifo_size_ == 0) {
-      result.error = "unexpected_reply";
-      return result;
-    }
-    const int index = fifo_[fifo_head_];
-    if (slots_[static_cast<std::size_t>(index)].state == SlotState::kQueued) {
-      result.error = "unexpected_reply";  // a line before our request was even written
-      return result;
-    }
-    const bool ok = line.substr(0, expect_.size()) == expect_;
-    return settle(index, ok ? ReplyMatch::Kind::kCompleted : ReplyMatch::Kind::kFailed,
-                  ok ? std::string_view() : std::string_view("unexpected_reply"));
-  }
-
-  std::uint64_t id = 0;
-  if (line.substr(0, kAck.size()) == kAck) {
-    const std::string_view request = line.substr(kAck.size());
-    if (!is_request_line(request, &id)) {
-      // A well-formed id with the wrong rest is that request's error; otherwise unattributable.
-      std::uint64_t leading = 0;
-      const auto [end, ec] =
-          std::from_chars(request.data(), request.data() + request.size(), leading);
-      if (ec == std::errc() && end != request.data()) {
-        const int index = find_slot(leading);
-        if (index >= 0) return settle(index, ReplyMatch::Kind::kFailed, "mismatch");
-        result.error = "unknown_id";
-        return result;
-      }
-      result.error = "malformed";
-      return result;
-    }
-    const int index = find_slot(id);
-    if (index < 0) {
-      result.error = "unknown_id";
-      return result;
-    }
-    return settle(index, ReplyMatch::Kind::kCompleted, {});
-  }
-
-  if (line.substr(0, kErr.size()) == kErr) {
-    // "err:<what>|<request line>" belongs to that request; plain "err:<what>" to no request.
-    const auto bar = line.rfind('|');
-    if (bar == std::string_view::npos) {
-      result.error = line;
-      return result;
-    }
-    const std::string_view kind = line.substr(0, bar);
-    if (!is_request_line(line.substr(bar + 1), &id)) {
-      result.error = "unknown_id";
-      return result;
-    }
-    const int index = find_slot(id);
-    if (index < 0) {
-      result.error = "unknown_id";
-      return result;
-    }
-    return settle(index, ReplyMatch::Kind::kFailed, kind);
-  }
-
-  result.error = "malformed";
+  result.error = why;
   return result;
+}
+
+}  // namespace
+
+// The reply of the request in `index`: late if that request had already timed out.
+ReplyMatch RequestTable::settle(int index, ReplyMatch::Kind kind, std::string_view error) const {
+  ReplyMatch result;
+  result.slot = index;
+  result.error = error;
+  result.kind = slots_[static_cast<std::size_t>(index)].state == SlotState::kExpired
+                    ? ReplyMatch::Kind::kLate
+                    : kind;
+  return result;
+}
+
+ReplyMatch RequestTable::match(std::string_view line) {
+  if (protocol_ == Protocol::kRaw) return match_raw(line);
+  if (line.substr(0, kAck.size()) == kAck) return match_ack(line.substr(kAck.size()));
+  if (line.substr(0, kErr.size()) == kErr) return match_err(line);
+  return stray("malformed");
+}
+
+// Raw protocol: the oldest request written gets the line.
+ReplyMatch RequestTable::match_raw(std::string_view line) const {
+  if (fifo_size_ == 0) return stray("unexpected_reply");
+  const int index = fifo_[fifo_head_];
+  if (slots_[static_cast<std::size_t>(index)].state == SlotState::kQueued) {
+    return stray("unexpected_reply");  // a line before our request was even written
+  }
+  const bool ok = line.substr(0, expect_.size()) == expect_;
+  return settle(index, ok ? ReplyMatch::Kind::kCompleted : ReplyMatch::Kind::kFailed,
+                ok ? std::string_view() : std::string_view("unexpected_reply"));
+}
+
+// "ack:<request line>": the request with that id, if the line is exactly its line.
+ReplyMatch RequestTable::match_ack(std::string_view request) const {
+  std::uint64_t id = 0;
+  if (is_request_line(request, &id)) {
+    const int index = find_slot(id);
+    return index < 0 ? stray("unknown_id") : settle(index, ReplyMatch::Kind::kCompleted, {});
+  }
+  // A well-formed id with the wrong rest is that request's error; otherwise unattributable.
+  std::uint64_t leading = 0;
+  const auto [end, ec] = std::from_chars(request.data(), request.data() + request.size(), leading);
+  if (ec != std::errc() || end == request.data()) return stray("malformed");
+  const int index = find_slot(leading);
+  return index < 0 ? stray("unknown_id") : settle(index, ReplyMatch::Kind::kFailed, "mismatch");
+}
+
+// "err:<what>|<request line>" belongs to that request; plain "err:<what>" to no request.
+ReplyMatch RequestTable::match_err(std::string_view line) const {
+  const auto bar = line.rfind('|');
+  if (bar == std::string_view::npos) return stray(line);
+  std::uint64_t id = 0;
+  if (!is_request_line(line.substr(bar + 1), &id)) return stray("unknown_id");
+  const int index = find_slot(id);
+  return index < 0 ? stray("unknown_id")
+                   : settle(index, ReplyMatch::Kind::kFailed, line.substr(0, bar));
 }
 
 Connection::Connection(asio::io_context& context, int index, RequestTable table,

@@ -80,6 +80,10 @@ class RequestTable {
 
  private:
   void append_line(std::string& out, std::uint64_t id) const;
+  ReplyMatch settle(int index, ReplyMatch::Kind kind, std::string_view error) const;
+  ReplyMatch match_raw(std::string_view line) const;
+  ReplyMatch match_ack(std::string_view request) const;
+  ReplyMatch match_err(std::string_view line) const;
   bool is_request_line(std::string_view line, std::uint64_t* id) const;
   int find_slot(std::uint64_t id) const;
 

@@ -107,20 +107,45 @@ void add_run_command(CLI::App& parent, RunCommand& run) {
       "-c 50 -d 16");
 }
 
+// The files asked for (--json, --hgrm, --hlog). False (and said on stderr) if one failed.
+bool write_run_outputs(const RunCommand& run, const poolbench::RunResult& result, const json& doc) {
+  try {
+    if (!run.json_path.empty()) poolbench::write_json_atomically(run.json_path, doc);
+    if (!run.hgrm_path.empty()) {
+      std::ostringstream hgrm;
+      result.response_time.write_hgrm(hgrm, 1000.0);
+      poolbench::write_text_atomically(run.hgrm_path, hgrm.str());
+    }
+    if (!run.hlog_path.empty()) {
+      std::ostringstream hlog;
+      poolbench::write_hlog(hlog, result);
+      poolbench::write_text_atomically(run.hlog_path, hlog.str());
+    }
+    return true;
+  } catch (const std::exception& e) {
+    std::cerr << "loadgen: " << e.what() << "\n";
+    return false;
+  }
+}
+
+// --admin: checked before the load (a bad URL fails now, not after the run). Nothing without it.
+void open_sampler(const std::string& admin, std::optional<poolbench::AdminSampler>& sampler) {
+  if (admin.empty()) return;
+  const auto url = poolbench::parse_admin_url(admin);
+  poolbench::fetch_server_stats(url);
+  sampler.emplace(url);
+  sampler->sample(0, "start");
+}
+
 int run_command(RunCommand& run) {
   install_stop_handlers();
   StatusLine status(run.quiet);
   std::optional<poolbench::AdminSampler> sampler;
-  if (!run.admin.empty()) {
-    try {
-      const auto url = poolbench::parse_admin_url(run.admin);
-      poolbench::fetch_server_stats(url);  // fail before the load, not after it
-      sampler.emplace(url);
-    } catch (const std::exception& e) {
-      std::cerr << "loadgen: --admin " << run.admin << ": " << e.what() << "\n";
-      return kExitUsage;
-    }
-    sampler->sample(0, "start");
+  try {
+    open_sampler(run.admin, sampler);
+  } catch (const std::exception& e) {
+    std::cerr << "loadgen: --admin " << run.admin << ": " << e.what() << "\n";
+    return kExitUsage;
   }
   poolbench::RunHooks hooks;
   hooks.stop = stop_flag();
@@ -146,28 +171,11 @@ int run_command(RunCommand& run) {
   json doc = poolbench::to_json(result);
   if (sampler) doc["server_stats"] = sampler->finish(result);
   int code = poolbench::exit_code_for(result);
-  if (result.end == poolbench::RunEnd::kInterrupted) {
-    code = stopped_exit_code();
-  }
+  if (result.end == poolbench::RunEnd::kInterrupted) code = stopped_exit_code();
   if (result.end == poolbench::RunEnd::kConnectionsLost) {
     std::cerr << "loadgen: the server closed every connection; the result is partial\n";
   }
-  try {
-    if (!run.json_path.empty()) poolbench::write_json_atomically(run.json_path, doc);
-    if (!run.hgrm_path.empty()) {
-      std::ostringstream hgrm;
-      result.response_time.write_hgrm(hgrm, 1000.0);
-      poolbench::write_text_atomically(run.hgrm_path, hgrm.str());
-    }
-    if (!run.hlog_path.empty()) {
-      std::ostringstream hlog;
-      poolbench::write_hlog(hlog, result);
-      poolbench::write_text_atomically(run.hlog_path, hlog.str());
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "loadgen: " << e.what() << "\n";
-    if (code == 0) code = 1;
-  }
+  if (!write_run_outputs(run, result, doc) && code == 0) code = 1;
   poolbench::print_summary(std::cout, doc);
   return code;
 }

@@ -175,17 +175,82 @@ json cpu_list_or_null(const std::vector<int>& cpus) {
   return cpus.empty() ? json(nullptr) : json(format_cpu_list(cpus));
 }
 
+void prepare_output_dir(const std::filesystem::path& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error || ::access(dir.c_str(), W_OK | X_OK) != 0) {
+    throw std::runtime_error("cannot write to output directory " + dir.string() +
+                             (error ? ": " + error.message() : ""));
+  }
+}
+
+// Runs one grid point, puts the model's prediction beside its result and writes its JSON. The
+// sweep.json entry of the point.
+json run_point(const PointRunner& runner, const SweepPoint& point, const SweepSettings& settings,
+               const RequestCosts& costs) {
+  json entry = runner.run(point, settings.load);
+  if (!entry["result"].is_object()) return entry;
+  json& run = entry["result"];
+  const ServerShape shape{point.mode, point.pool_size, server_cpu_count(run, settings),
+                          settings.serialized_cpu};
+  json prediction = model_prediction(settings.load, costs, shape);
+  add_model_ratios(prediction, run);
+  run["model_prediction"] = std::move(prediction);
+  try {
+    write_json_atomically(settings.out_dir / (point.name + ".json"), run);
+    entry["file"] = point.name + ".json";
+  } catch (const std::exception& failure) {
+    entry["status"] = "failed";
+    entry["reason"] = failure.what();
+  }
+  return entry;
+}
+
+// Puts a running server's pool back as the sweep found it: the size restored, or null.
+json restore_pool(const SweepPlan& plan) {
+  if (!plan.original_pool_size) return nullptr;
+  try {
+    resize_server_pool(*plan.running, *plan.original_pool_size);
+    return *plan.original_pool_size;
+  } catch (const std::exception& failure) {
+    std::fprintf(stderr, "loadgen sweep: could not restore the pool size %d: %s\n",
+                 *plan.original_pool_size, failure.what());
+    return nullptr;
+  }
+}
+
+// The sweep's `config` object (results/README.md, sweep/2).
+json sweep_config(const SweepSettings& settings, const SweepPlan& plan, json restored) {
+  json server_command = nullptr;
+  json running_server = nullptr;
+  if (plan.running) {
+    running_server = {{"admin", plan.running->text},
+                      {"target", settings.load.target},
+                      {"original_pool_size", *plan.original_pool_size},
+                      {"restored_pool_size", std::move(restored)}};
+  } else {
+    server_command =
+        settings.server_command.empty() ? default_server_command() : settings.server_command;
+  }
+  return {{"argv", settings.argv},
+          {"modes", settings.modes},
+          {"pool_sizes", settings.pool_sizes},
+          {"server_command", server_command},
+          {"running_server", running_server},
+          {"work", settings.work},
+          {"admin", settings.admin || plan.running.has_value()},
+          {"target_host", plan.host},
+          {"server_cpus", cpu_list_or_null(settings.server_cpus)},
+          {"generator_cpus", cpu_list_or_null(settings.generator_cpus)},
+          {"serialized_cpu", settings.serialized_cpu}};
+}
+
 }  // namespace
 
 SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) {
   SweepSettings settings = requested;
   const SweepPlan plan = plan_sweep(settings);
-  std::error_code error;
-  std::filesystem::create_directories(settings.out_dir, error);
-  if (error || ::access(settings.out_dir.c_str(), W_OK | X_OK) != 0) {
-    throw std::runtime_error("cannot write to output directory " + settings.out_dir.string() +
-                             (error ? ": " + error.message() : ""));
-  }
+  prepare_output_dir(settings.out_dir);
   place_on_cpus(settings);
 
   SweepOutcome outcome;
@@ -202,64 +267,17 @@ SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) 
   for (std::size_t index = 0; index < plan.grid.size() && !outcome.interrupted; ++index) {
     const SweepPoint& point = plan.grid[index];
     if (hooks.on_point_start) hooks.on_point_start(point, index, plan.grid.size());
-    json entry = runner.run(point, settings.load);
-    if (entry["result"].is_object()) {
-      json& run = entry["result"];
-      const ServerShape shape{point.mode, point.pool_size, server_cpu_count(run, settings),
-                              settings.serialized_cpu};
-      json prediction = model_prediction(settings.load, costs, shape);
-      add_model_ratios(prediction, run);
-      run["model_prediction"] = std::move(prediction);
-      try {
-        write_json_atomically(settings.out_dir / (point.name + ".json"), run);
-        entry["file"] = point.name + ".json";
-      } catch (const std::exception& failure) {
-        entry["status"] = "failed";
-        entry["reason"] = failure.what();
-      }
-    }
+    json entry = run_point(runner, point, settings, costs);
     if (entry["status"] == "failed") ++outcome.failed_points;
     if (entry["status"] == "interrupted") outcome.interrupted = true;
     if (hooks.on_point_done) hooks.on_point_done(point, entry);
     points.push_back(std::move(entry));
   }
 
-  json restored = nullptr;
-  if (plan.original_pool_size) {
-    try {
-      resize_server_pool(*plan.running, *plan.original_pool_size);
-      restored = *plan.original_pool_size;
-    } catch (const std::exception& failure) {
-      std::fprintf(stderr, "loadgen sweep: could not restore the pool size %d: %s\n",
-                   *plan.original_pool_size, failure.what());
-    }
-  }
-
-  json server_command = nullptr;
-  json running_server = nullptr;
-  if (plan.running) {
-    running_server = {{"admin", plan.running->text},
-                      {"target", settings.load.target},
-                      {"original_pool_size", *plan.original_pool_size},
-                      {"restored_pool_size", restored}};
-  } else {
-    server_command =
-        settings.server_command.empty() ? default_server_command() : settings.server_command;
-  }
+  json config = sweep_config(settings, plan, restore_pool(plan));
   json knee = knee_summary(points);
   outcome.document = {{"schema", kSweepSchema},
-                      {"config",
-                       {{"argv", settings.argv},
-                        {"modes", settings.modes},
-                        {"pool_sizes", settings.pool_sizes},
-                        {"server_command", server_command},
-                        {"running_server", running_server},
-                        {"work", settings.work},
-                        {"admin", settings.admin || plan.running.has_value()},
-                        {"target_host", plan.host},
-                        {"server_cpus", cpu_list_or_null(settings.server_cpus)},
-                        {"generator_cpus", cpu_list_or_null(settings.generator_cpus)},
-                        {"serialized_cpu", settings.serialized_cpu}}},
+                      {"config", std::move(config)},
                       {"calibration", std::move(calibration)},
                       {"complete", !outcome.interrupted},
                       {"failed_points", outcome.failed_points},
