@@ -20,13 +20,14 @@
 #include <thread>
 #include <vector>
 
+#include "reference_server/clock.hpp"
 #include "server_process.hpp"
 
 namespace poolbench::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using poolbench::Clock;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kSanitized = true;  // memory figures mean little under a sanitizer's allocator

@@ -19,6 +19,7 @@
 
 #include "loadgen_process.hpp"
 #include "process.hpp"
+#include "reference_server/clock.hpp"
 #include "server_process.hpp"
 
 namespace poolbench {
@@ -27,7 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using poolbench::Clock;
 
 class LoadgenFaults : public testing::LoadgenTest {};
 
@@ -80,17 +81,7 @@ TEST_F(LoadgenFaults, AServerDyingMidSweepFailsThatPointAndTheSweepGoesOn) {
 class GarbageServer {
  public:
   GarbageServer() {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(listener_, 16) != 0) {
-      throw std::runtime_error("GarbageServer: cannot listen");
-    }
-    socklen_t length = sizeof address;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    listener_ = testing::listen_on_loopback(port_, 16, "GarbageServer");
     thread_ = std::thread([this] { serve(); });
   }
   ~GarbageServer() {

@@ -47,19 +47,7 @@ class ScriptedServer {
   using ReplyFactory = std::function<Reply()>;
 
   explicit ScriptedServer(ReplyFactory factory) : factory_(std::move(factory)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(listener_, 128) != 0) {
-      throw std::runtime_error("ScriptedServer: cannot listen");
-    }
-    socklen_t length = sizeof address;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    listener_ = testing::listen_on_loopback(port_, 128, "ScriptedServer");
     acceptor_ = std::thread([this] { accept_loop(); });
   }
 

@@ -8,13 +8,14 @@
 #include <thread>
 #include <vector>
 
+#include "reference_server/clock.hpp"
 #include "server_process.hpp"
 
 namespace poolbench::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using poolbench::Clock;
 
 const std::vector<std::string> kModes = {"inline", "call-in-thread", "defer-to-thread"};
 

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "loopback.hpp"
 #include "process.hpp"
 
 namespace poolbench::testing {
@@ -71,19 +72,9 @@ class LineClient {
  public:
   explicit LineClient(std::uint16_t port,
                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{static_cast<time_t>(timeout.count() / 1000),
-               static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    fd_ = connect_to_loopback(port, timeout);
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      throw std::runtime_error("cannot connect to port " + std::to_string(port));
-    }
   }
   ~LineClient() { close(); }
   LineClient(const LineClient&) = delete;
