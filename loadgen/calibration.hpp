@@ -1,5 +1,6 @@
 // The calibration that comes before a sweep's grid: what one request of the sweep's work
-// costs, measured, so that the model predicts with measured costs (model.hpp).
+// costs, measured, so that the model predicts with measured costs (model.hpp; loadgen/README.md
+// §7).
 //
 // S, its time: one connection against one worker (inline if only inline is swept), the
 // median response time for work of fixed cost (a few scheduling outliers on a shared machine

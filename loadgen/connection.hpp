@@ -1,5 +1,5 @@
 // One load-generator connection: the request table that matches replies to requests by id, and
-// the socket that carries them.
+// the socket that carries them (loadgen/README.md §4, matching).
 //
 // Invariants:
 //  - Only the owning worker's thread touches a Connection (worker.hpp's threading).

@@ -1,5 +1,6 @@
 // The queueing model the sweep puts next to every measurement: what throughput a pool of P
-// workers can reach for work whose requests cost S of time, c of it CPU, on K CPUs.
+// workers can reach for work whose requests cost S of time, c of it CPU, on K CPUs
+// (loadgen/README.md §7 walks through it with the sweep's numbers).
 //
 // A request alone takes S (one connection, one worker: the calibration measures it). Part of S,
 // d, is spent outside the pool (the loopback round trip, the reactor's hand-offs: the response
@@ -11,7 +12,8 @@
 //   concurrency:  X <= min(N / (S + Z), min(N, P) / S_w)   (every worker busy)
 //   CPU:          X <= K / c                               (every CPU busy with request work)
 // and they cross at the predicted knee P* = K x S_w / c: a smaller pool leaves CPUs idle, a
-// larger one only queues requests for the CPUs (Goetz's sizing rule, U = 1). Inline mode runs
+// larger one only queues requests for the CPUs (the classic pool-sizing rule
+// threads = CPUs x (1 + wait/compute) at full utilisation). Inline mode runs
 // everything on the reactor: one worker. A server whose CPU work is serialised by one lock
 // (CPython's GIL: the Twisted peer) has K = 1, whatever its CPUs.
 //

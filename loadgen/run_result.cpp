@@ -60,7 +60,8 @@ void RequestCounts::merge(const RequestCounts& other) {
 
 namespace {
 
-// Why a run is not valid, as stable codes (results/README.md lists them).
+// Why a run is not valid, as stable codes (loadgen/README.md §6 says why each check exists;
+// results/README.md lists them).
 std::vector<std::string> invalidity_reasons(const RunResult& run) {
   std::vector<std::string> reasons;
   if (run.end == RunEnd::kInterrupted) reasons.emplace_back("interrupted");

@@ -1,4 +1,5 @@
-// Open-loop arrival plans: the intended send times of requests, independent of replies.
+// Open-loop arrival plans: the intended send times of requests, independent of replies
+// (loadgen/README.md §2, the intended-time rule).
 //
 // A plan yields offsets from its start (the start of the load, warm-up included). Each
 // generator thread owns one plan; the threads' plans interleave into the requested total rate:

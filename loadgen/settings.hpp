@@ -58,8 +58,8 @@ struct Endpoint {
 };
 Endpoint parse_target(std::string_view target);
 
-// How often a worker looks for timed-out requests. A timeout is recorded at the timeout value
-// whenever it is found, so this bounds only how late the drain can end.
+// How often a worker looks for timed-out requests (loadgen/README.md §3). A timeout is recorded at
+// the timeout value whenever it is found, so this bounds only how late the drain can end.
 std::chrono::nanoseconds timeout_sweep_period(const LoadSettings& settings);
 
 }  // namespace poolbench

@@ -1,8 +1,9 @@
 // The sweep: the project's main job. For every (mode, pool size) point of a grid it starts a
 // server from a command template, waits until it accepts, drives the same load at it
 // (run_load), stops it (SIGTERM, SIGKILL after a grace period), and records the run, the
-// server's exit status and, for sleep work, what queueing theory predicts. Or, given a running
-// server's admin endpoint, it resizes that one server between points (its mode is fixed).
+// server's exit status and what the queueing model predicts (model.hpp; loadgen/README.md §7). Or,
+// given a running server's admin endpoint, it resizes that one server between points (its mode is
+// fixed).
 //
 // Output under the out directory: one run document per point (<mode>-pool<N>.json, schema
 // poolbench.run/1 plus "server", "resources" and "model_prediction"), the server's log per

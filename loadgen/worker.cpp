@@ -291,7 +291,7 @@ void Worker::arm_think(Connection& connection, ConnectionAux& aux) {
   });
 }
 
-// --- open loop --------------------------------------------------------------------------
+// --- open loop (loadgen/README.md §2) ------------------------------------------------
 // The plan is consumed lazily: a due request that finds every connection of this thread at
 // --depth stays in the plan (next_intended_ in the past) until a slot frees or it times out.
 // The generator's queue therefore costs no memory however far behind the plan it falls, and
