@@ -12,6 +12,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "histogram_writers.hpp"
+
 namespace poolbench {
 namespace {
 
