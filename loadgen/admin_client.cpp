@@ -10,7 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "result.hpp"
+#include "result_statistics.hpp"
 
 namespace poolbench {
 namespace {
