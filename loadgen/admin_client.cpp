@@ -10,7 +10,7 @@
 #include <stdexcept>
 
 #include "reference_server/clock.hpp"
-#include "result.hpp"
+#include "result_statistics.hpp"
 #include "tcp_socket.hpp"
 
 namespace poolbench {

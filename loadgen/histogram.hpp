@@ -2,6 +2,17 @@
 // bucket layout, the same percentile rule, the V2 compressed encoding ("HISTFAAA..." base64),
 // the .hgrm percentile distribution text and the .hlog interval log format, byte for byte.
 //
+// Use: record() on the hot path, merge() per-thread histograms, read value_at_percentile(),
+// min(), max(), mean(); carry a histogram as text with encode_v2_base64() and
+// Histogram::decode_v2_base64(); print it with write_hgrm(). The .hlog interval log writer and
+// Java's number formatting are in histogram_writers.hpp.
+//
+// One class, three source files, one concern each: histogram.cpp (layout, recording,
+// statistics, merge), histogram_codec.cpp (the V2 encoding) and histogram_writers.cpp (.hgrm
+// and .hlog text). The codec and the .hgrm writer are members, as in Java's AbstractHistogram,
+// because the codec reads and fills the counts array directly: decoding must restore bins that
+// record() would saturate.
+//
 // Layout (HdrHistogram's). For d significant digits the histogram keeps
 // sub_bucket_count = 2^ceil(log2(2 * 10^d)) linear sub-buckets (d = 3: 2048) per power-of-two
 // bucket, so every value is stored with a relative error below 1 / (sub_bucket_count / 2) and
@@ -10,7 +21,7 @@
 // The counts array is indexed by countsIndex = ((bucket + 1) << half_magnitude) + (sub - half).
 //
 // Threading: a Histogram is a plain value with no internal locking. In the load generator each
-// thread owns its histograms and merges them at interval boundaries (STYLE invariant 5).
+// thread owns its histograms and merges them at interval boundaries.
 #pragma once
 
 #include <bit>
@@ -97,6 +108,7 @@ class Histogram {
     }
   }
 
+  // ---- V2 codec (histogram_codec.cpp) ----
   // HdrHistogram V2 compressed encoding (zlib) in base64, as Java's
   // encodeIntoCompressedByteBuffer: the default level (-1, i.e. zlib 6) gives the same bytes as
   // Java's default; the .hlog writer uses 9 like Java's HistogramLogWriter.
@@ -109,6 +121,7 @@ class Histogram {
   static Histogram decode_v2_base64(std::string_view text);
   static Histogram decode_v2(std::string_view bytes);
 
+  // ---- .hgrm writer (histogram_writers.cpp) ----
   // Java's outputPercentileDistribution(out, ticks, scaling), byte-identical (including Java's
   // HALF_UP rounding of the shortest decimal representation in every %f column).
   void write_hgrm(std::ostream& out, double output_value_unit_scaling_ratio = 1.0,
@@ -153,34 +166,5 @@ class Histogram {
   int64_t min_non_zero_value_ = std::numeric_limits<int64_t>::max();  // smallest non-zero, raw
   int64_t saturated_count_ = 0;
 };
-
-// Writes HdrHistogram interval logs (.hlog), format 1.3 as Java's HistogramLogWriter, so that
-// HistogramLogProcessor, HistogramLogAnalyzer and hdr-plot read them. Times are seconds; an
-// interval line is `[Tag=<tag>,]<start>,<interval length>,<max / ratio>,<V2 base64>` where the
-// start is relative to the BaseTime (if any) and field 2 is the interval's *length*.
-class HistogramLogWriter {
- public:
-  explicit HistogramLogWriter(std::ostream& out) : out_(out) {}
-
-  void write_comment(std::string_view text);  // "#<text>"
-  void write_log_format_version();            // "#[Histogram log format version 1.3]"
-  // "#[StartTime: <s.mmm> (seconds since epoch), <local date as Java's Date.toString()>]"
-  void write_start_time(int64_t epoch_milliseconds);
-  void write_base_time(int64_t epoch_milliseconds);  // "#[BaseTime: <s.mmm> (seconds since epoch)]"
-  void write_legend();
-  // The max column is histogram.max() / max_value_unit_ratio (Java's default ratio is 1e6, for
-  // nanosecond histograms reported in milliseconds; microseconds -> milliseconds is 1e3). The
-  // tag must not contain commas, spaces or line breaks (std::invalid_argument).
-  void write_interval(double start_seconds, double end_seconds, const Histogram& histogram,
-                      double max_value_unit_ratio, std::string_view tag = {});
-
- private:
-  std::ostream& out_;
-};
-
-// Java's Formatter "%<width>.<precision>f" (Locale.US): HALF_UP rounding of the shortest
-// decimal representation that round-trips, where printf rounds the exact binary value.
-// Exposed for the tests and for writers that must match Java output.
-std::string format_java_fixed(double value, int precision, int width = 0);
 
 }  // namespace poolbench

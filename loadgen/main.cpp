@@ -20,6 +20,8 @@
 #include "engine.hpp"
 #include "reference_server/process_usage.hpp"
 #include "result.hpp"
+#include "result_merge.hpp"
+#include "result_summary.hpp"
 #include "sweep_command.hpp"
 
 namespace {

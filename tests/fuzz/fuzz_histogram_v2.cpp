@@ -1,5 +1,5 @@
 // libFuzzer target: the HdrHistogram V2 decoder (Histogram::decode_v2_base64 and decode_v2,
-// loadgen/histogram.hpp). Anything may only throw std::invalid_argument; what decodes must
+// loadgen/histogram_codec.cpp). Anything may only throw std::invalid_argument; what decodes must
 // encode and decode again to the same histogram.
 #include <cstddef>
 #include <cstdint>

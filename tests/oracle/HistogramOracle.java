@@ -1,7 +1,8 @@
 // Conformance oracle for poolbench's C++ Histogram (loadgen/histogram.*): answers on stdout, using
 // HdrHistogram 2.1.11 (Debian's libhdrhistogram-java, the reference implementation), the
-// commands read from stdin. tests/unit/histogram_test.cpp writes the commands, prints the same
-// answers from the C++ side and compares them byte for byte.
+// commands read from stdin. The histogram unit tests (tests/unit/histogram*_test.cpp, through
+// tests/support/histogram_oracle.hpp) write the commands, print the same answers from the C++
+// side and compare them byte for byte.
 //
 // Commands, one per line (numbers in decimal, doubles as Java/C++ literals, bits in hex):
 //   percentiles <p>...                  the percentiles every later answer reports

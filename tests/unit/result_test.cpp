@@ -1,19 +1,24 @@
 // Run documents: every field documented in results/README.md is present with its type and
-// every field present is documented; atomic writes; derived numbers; merge (histograms, never
-// averaged percentiles) and its refusals.
+// every field present is documented; atomic writes; the numbers finalize() derives.
+#include "result.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "documented_schema.hpp"
-#include "result.hpp"
+#include "run_result.hpp"
+#include "histogram.hpp"
+#include "sample_run.hpp"
 
 namespace poolbench {
 namespace {
@@ -22,6 +27,8 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 using testing::documented_fields;
 using testing::has_type;
+using testing::histogram_of;
+using testing::sample_result;
 
 // --- the documented schema -----------------------------------------------------------------
 
@@ -45,52 +52,6 @@ void expect_field(const json& doc, const std::string& path, const std::string& t
   } else {
     expect_field(doc[head], rest, type);
   }
-}
-
-Histogram histogram_of(const std::vector<std::int64_t>& values) {
-  Histogram h(1, kHistogramHighestUs, 3);
-  for (auto v : values)
-    h.record(v);
-  return h;
-}
-
-RunResult sample_result() {
-  RunResult r;
-  r.settings.target = "127.0.0.1:9090";
-  r.settings.connections = 4;
-  r.settings.depth = 2;
-  r.settings.threads = 2;
-  r.settings.argv = {"loadgen", "run", "-c", "4", "-d", "2"};
-  r.start_time = "2026-01-01T00:00:00.000Z";
-  r.host = host_info();
-  std::mt19937_64 rng(5);
-  std::uniform_int_distribution<std::int64_t> us(9000, 11000);
-  for (int i = 0; i < 1000; ++i) {
-    const auto v = us(rng);
-    r.response_time.record(v);
-    r.service_time.record(v - 50);
-    r.schedule_lag.record(i % 7);
-  }
-  r.scheduled = 1003;
-  r.completed = 1000;
-  r.errors.add("err:busy", 2, false);
-  r.errors.add("unknown_id", 1, true);
-  r.timeouts = 1;
-  r.window_s = 1.25;
-  r.reply_span_s = 1.27;
-  r.requests_sent = 1500;
-  r.cpu_s = 0.01;
-  IntervalStats interval;
-  interval.length_s = 1;
-  interval.completed = 800;
-  interval.throughput_rps = 800;
-  r.intervals = {interval, interval};
-  r.intervals[1].start_s = 1;
-  r.intervals[1].phase = Phase::kMeasure;
-  r.first_half = {500, 800, 10000};
-  r.second_half = {500, 800, 10001};
-  r.finalize();
-  return r;
 }
 
 TEST(RunJson, EveryDocumentedFieldIsPresentWithItsType) {
@@ -130,15 +91,6 @@ TEST(RunJson, FixedTopLevelNamesAndValues) {
   EXPECT_EQ(decoded.total_count(), 1000);
   EXPECT_EQ(decoded.value_at_percentile(99.9), r.response_time.value_at_percentile(99.9));
   EXPECT_DOUBLE_EQ(doc["generator"]["cpu_us_per_request"].get<double>(), 0.01 * 1e6 / 1500);
-}
-
-TEST(RunJson, AnEmptyHistogramSummarisesAsZeros) {
-  const json summary = histogram_summary(Histogram(1, kHistogramHighestUs, 3));
-  EXPECT_EQ(summary["count"], 0);
-  EXPECT_EQ(summary["min"], 0);
-  EXPECT_EQ(summary["max"], 0);
-  EXPECT_EQ(summary["p99"], 0);
-  EXPECT_EQ(summary["ci95"]["p99"], "insufficient");
 }
 
 // --- derived numbers --------------------------------------------------------------------------
@@ -192,30 +144,6 @@ TEST(Finalize, FewSamplesAndUnstableHalvesAreFlagged) {
   r.finalize();
   EXPECT_NE(std::find(r.reasons.begin(), r.reasons.end(), "insufficient_samples"), r.reasons.end());
   EXPECT_NE(std::find(r.reasons.begin(), r.reasons.end(), "unstable"), r.reasons.end());
-}
-
-TEST(PercentileCi, NeedsSamplesBeyondThePercentile) {
-  std::vector<std::int64_t> values;
-  for (int i = 1; i <= 298; ++i)
-    values.push_back(i);
-  EXPECT_FALSE(percentile_ci95(histogram_of(values), 99).sufficient);  // n < 299
-  values.push_back(299);
-  EXPECT_TRUE(percentile_ci95(histogram_of(values), 99).sufficient);
-  EXPECT_FALSE(percentile_ci95(histogram_of(values), 99.9).sufficient);
-}
-
-TEST(PercentileCi, BracketsThePercentileOfALargeSample) {
-  std::vector<std::int64_t> values;
-  for (int i = 1; i <= 100'000; ++i)
-    values.push_back(i % 2000 + 1);  // exact below 2048
-  const Histogram h = histogram_of(values);
-  for (double p : {50.0, 90.0, 99.0, 99.9}) {
-    const PercentileInterval ci = percentile_ci95(h, p);
-    ASSERT_TRUE(ci.sufficient) << p;
-    EXPECT_LE(ci.low, h.value_at_percentile(p)) << p;
-    EXPECT_GE(ci.high, h.value_at_percentile(p)) << p;
-    EXPECT_LE(ci.high - ci.low, 60) << p;  // about +-1% of the range at n = 10^5
-  }
 }
 
 // --- atomic writes ------------------------------------------------------------------------
@@ -278,103 +206,6 @@ TEST_F(TempDir, AMissingDirectoryIsAClearError) {
   EXPECT_THROW(write_json_atomically(dir_ / "no" / "such" / "run.json", json{}),
                std::runtime_error);
   EXPECT_TRUE(entries().empty());
-}
-
-// --- merge -------------------------------------------------------------------------------------
-
-RunResult run_with(const std::vector<std::int64_t>& latencies, double window_s) {
-  RunResult r = sample_result();
-  r.response_time = histogram_of(latencies);
-  r.service_time = histogram_of(latencies);
-  r.schedule_lag = histogram_of({1});
-  r.completed = latencies.size();
-  r.scheduled = latencies.size();
-  r.errors = {};
-  r.timeouts = 0;
-  r.window_s = window_s;
-  r.finalize();
-  return r;
-}
-
-TEST(Merge, PercentilesComeFromTheMergedHistogramNotFromAveraging) {
-  std::vector<std::int64_t> fast(990, 1000);
-  std::vector<std::int64_t> slow(990, 1000);
-  for (int i = 0; i < 10; ++i) {
-    fast.push_back(2000);
-    slow.push_back(900'000);
-  }
-  const json a = to_json(run_with(fast, 1));
-  const json b = to_json(run_with(slow, 1));
-  const json merged = merge_runs({a, b}, {"a.json", "b.json"}, {});
-  std::vector<std::int64_t> all = fast;
-  all.insert(all.end(), slow.begin(), slow.end());
-  const Histogram union_histogram = histogram_of(all);
-  EXPECT_EQ(merged["schema"], kRunSchema);
-  EXPECT_EQ(merged["completed"], 2000);
-  EXPECT_EQ(merged["latency_us"]["count"], 2000);
-  for (const char* key : {"p50", "p99", "p99_9", "max"}) {
-    const double p = std::string(key) == "p50"     ? 50
-                     : std::string(key) == "p99"   ? 99
-                     : std::string(key) == "p99_9" ? 99.9
-                                                   : 100;
-    EXPECT_EQ(merged["latency_us"][key], union_histogram.value_at_percentile(p)) << key;
-  }
-  // Averaging the inputs' p99 would give ~ (2 ms + 900 ms) / 2; the union's p99 is 1 ms.
-  EXPECT_LT(merged["latency_us"]["p99"].get<std::int64_t>(), 1100);
-  EXPECT_EQ(merged["merge"]["kind"], "repeated");
-  EXPECT_EQ(merged["merged_from"], json({"a.json", "b.json"}));
-  EXPECT_DOUBLE_EQ(merged["throughput_rps"].get<double>(), 2000 / 2.0);  // pooled over 2 s
-  EXPECT_EQ(merged["merge"]["p99_spread_us"][0], a["latency_us"]["p99"]);
-  EXPECT_EQ(merged["merge"]["p99_spread_us"][1], b["latency_us"]["p99"]);
-  // A merged document is a run document: it merges again.
-  EXPECT_NO_THROW(merge_runs({merged, a}, {"m", "a"}, {}));
-}
-
-TEST(Merge, ConcurrentGeneratorsAddTheirLoads) {
-  RunResult one = run_with(std::vector<std::int64_t>(1000, 1000), 1);
-  RunResult two = run_with(std::vector<std::int64_t>(1000, 1000), 1);
-  two.settings.connections = 8;
-  const json merged = merge_runs({to_json(one), to_json(two)}, {"a", "b"}, {.concurrent = true});
-  EXPECT_EQ(merged["config"]["connections"], 12);
-  EXPECT_DOUBLE_EQ(merged["throughput_rps"].get<double>(), 2000);
-  EXPECT_EQ(merged["merge"]["kind"], "concurrent");
-}
-
-TEST(Merge, RefusesOtherSchemasAndSaysWhich) {
-  const json a = to_json(run_with({1000}, 1));
-  json b = a;
-  b["schema"] = "poolbench.sweep/1";
-  try {
-    merge_runs({a, b}, {"a.json", "b.json"}, {});
-    FAIL() << "expected a refusal";
-  } catch (const MergeError& e) {
-    EXPECT_NE(std::string(e.what()).find("b.json"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("poolbench.sweep/1"), std::string::npos) << e.what();
-  }
-}
-
-TEST(Merge, RefusesIncompatibleSettingsAndNamesTheField) {
-  const json a = to_json(run_with({1000}, 1));
-  RunResult other = run_with({1000}, 1);
-  other.settings.depth = 3;
-  try {
-    merge_runs({a, to_json(other)}, {"a.json", "c.json"}, {});
-    FAIL() << "expected a refusal";
-  } catch (const MergeError& e) {
-    EXPECT_NE(std::string(e.what()).find("config.depth"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("c.json"), std::string::npos) << e.what();
-  }
-  RunResult more = run_with({1000}, 1);
-  more.settings.connections = 5;
-  EXPECT_THROW(merge_runs({a, to_json(more)}, {"a", "b"}, {}), MergeError);  // repetitions
-  EXPECT_NO_THROW(merge_runs({a, to_json(more)}, {"a", "b"}, {.concurrent = true}));
-}
-
-TEST(Merge, RefusesADocumentThatIsNotARun) {
-  const json a = to_json(run_with({1000}, 1));
-  json broken = a;
-  broken.erase("latency_us");
-  EXPECT_THROW(merge_runs({a, broken}, {"a", "broken"}, {}), MergeError);
 }
 
 }  // namespace
