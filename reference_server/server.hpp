@@ -1,6 +1,5 @@
-// Server: the listening socket and its connections, all on the reactor thread, plus
-// run_server(), which wires a reactor, a pool, a dispatcher and a server from a configuration
-// and runs until SIGINT/SIGTERM.
+// Server: the listening socket and its connections, all on the reactor thread (run_server.hpp
+// wires it to the rest and runs it).
 //
 // Threading: everything here runs on the reactor thread (rule 1 of reactor.hpp). Replies
 // arrive through Dispatcher's callback, which holds only a weak reference to its connection
@@ -123,8 +122,5 @@ class Server {
   bool shutting_down_ = false;
   Stats stats_;
 };
-
-// Runs the reference server until a signal stops it. Returns the process exit code.
-int run_server(const ServerConfig& config);
 
 }  // namespace poolbench
