@@ -53,6 +53,10 @@ class Dispatcher {
   std::string handle_request(const std::string& line) const;
   // Reactor thread: stamps `replied` and records, if stage timing is on.
   void record_stages(StageTimes& times) const;
+  // One per mode; `times.parsed` is set when stage timing is on.
+  void dispatch_inline(const std::string& line, const Reply& reply, StageTimes& times) const;
+  void dispatch_call_in_thread(std::string line, Reply reply, StageTimes times);
+  void dispatch_defer_to_thread(std::string line, Reply reply, StageTimes times);
 
   Mode mode_;
   Reactor& reactor_;
