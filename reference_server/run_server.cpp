@@ -47,6 +47,45 @@ void write_port_file(const std::filesystem::path& path, std::uint16_t port) {
   std::filesystem::rename(temporary, path);
 }
 
+// Says where the server and its admin endpoint listen, on stderr and in the port files.
+void announce(const ServerConfig& config, const Server& server, const AdminServer* admin) {
+  std::fprintf(
+      stderr,
+      "reference_server listening on %s:%u (mode %s, pool %zu, work %s, fail rate %g, CPUs %s)\n",
+      config.bind_address.c_str(), server.port(), std::string(to_string(config.mode)).c_str(),
+      config.pool_size, config.work.to_string().c_str(), config.fail_rate,
+      format_cpu_list(allowed_cpus()).c_str());
+  if (!config.port_file.empty()) write_port_file(config.port_file, server.port());
+  if (admin != nullptr) {
+    std::fprintf(stderr,
+                 "reference_server admin on http://%s:%u (GET /stats /metrics /healthz, "
+                 "POST /pool?size=N)\n",
+                 config.admin_bind_address.c_str(), admin->port());
+    if (!config.admin_port_file.empty()) write_port_file(config.admin_port_file, admin->port());
+  }
+}
+
+// The first SIGINT/SIGTERM drains the server, then calls done(drained); a second one closes
+// every connection at once, which ends the drain.
+void drain_on_signal(asio::signal_set& signals, Server& server,
+                     std::function<void(bool drained)> done) {
+  signals.async_wait(
+      [&signals, &server, done = std::move(done)](std::error_code error, int signal) {
+        if (error) return;
+        std::fprintf(stderr, "reference_server: %s: draining %zu request(s) in flight\n",
+                     sigabbrev_np(signal), server.stats().in_flight);
+        server.shutdown([&signals, done](bool all_answered) {
+          signals.cancel();
+          done(all_answered);
+        });
+        signals.async_wait([&server](std::error_code second_error, int) {
+          if (second_error) return;
+          std::fprintf(stderr, "reference_server: second signal: closing every connection now\n");
+          server.close_all();
+        });
+      });
+}
+
 }  // namespace
 
 int run_server(const ServerConfig& config) {
@@ -66,42 +105,15 @@ int run_server(const ServerConfig& config) {
                   config.admin_bind_address, *config.admin_port);
   }
 
-  std::fprintf(
-      stderr,
-      "reference_server listening on %s:%u (mode %s, pool %zu, work %s, fail rate %g, CPUs %s)\n",
-      config.bind_address.c_str(), server.port(), std::string(to_string(config.mode)).c_str(),
-      config.pool_size, config.work.to_string().c_str(), config.fail_rate,
-      format_cpu_list(allowed_cpus()).c_str());
-  if (!config.port_file.empty()) write_port_file(config.port_file, server.port());
-  if (admin) {
-    std::fprintf(stderr,
-                 "reference_server admin on http://%s:%u (GET /stats /metrics /healthz, "
-                 "POST /pool?size=N)\n",
-                 config.admin_bind_address.c_str(), admin->port());
-    if (!config.admin_port_file.empty()) write_port_file(config.admin_port_file, admin->port());
-  }
+  announce(config, server, admin ? &*admin : nullptr);
 
   asio::signal_set signals(reactor.context(), SIGINT, SIGTERM);
   bool drained = true;
-  std::function<void(std::error_code, int)> on_signal = [&](std::error_code error, int signal) {
-    if (error) return;
-    std::fprintf(stderr, "reference_server: %s: draining %zu request(s) in flight\n",
-                 sigabbrev_np(signal), server.stats().in_flight);
-    server.shutdown([&](bool all_answered) {
-      drained = all_answered;
-      if (admin) admin->stop();
-      signals.cancel();
-      reactor.stop();
-    });
-    // A second signal: stop waiting.
-    signals.async_wait([&](std::error_code second_error, int) {
-      if (second_error) return;
-      std::fprintf(stderr, "reference_server: second signal: closing every connection now\n");
-      drained = false;
-      server.close_all();
-    });
-  };
-  signals.async_wait(on_signal);
+  drain_on_signal(signals, server, [&](bool all_answered) {
+    drained = all_answered;
+    if (admin) admin->stop();
+    reactor.stop();
+  });
   server.start();
   if (admin) admin->start();
   reactor.run();
