@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <asio/post.hpp>
 #include <asio/write.hpp>
 
 #include <algorithm>
@@ -67,9 +68,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // One clock read per socket read, for every line in it (stage timing's "parsed").
     const auto read_at =
         server_.dispatcher_.stage_timing() ? StageClock::now() : StageClock::time_point{};
+    holding_output_ = true;
     const auto status =
         framer_.feed({read_buffer_.data(), bytes},
                      [this, read_at](std::string_view line) { dispatch(line, read_at); });
+    holding_output_ = false;
+    if (!writing_ && !flush_posted_ && !outbox_.empty()) flush();
     if (status == LineFramer::Status::line_too_long) {
       ++server_.stats_.lines_too_long;
       send("err:line too long");
@@ -102,10 +106,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
         read_at);
   }
 
+  // One send per turn of the loop at most: a reply queued while no write is in progress waits
+  // for the end of the read whose lines it answers (inline), or for a posted flush, which runs
+  // after the rest of the call_from_thread batch that brought it (pool modes). Replies queued
+  // during a write leave together when it completes.
   void send(std::string_view reply) {
     if (!socket_.is_open()) return;
     outbox_.append(reply).append("\r\n");
-    if (!writing_) flush();
+    if (writing_ || flush_posted_ || holding_output_) return;
+    flush_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      if (!self->writing_) self->flush();
+    });
   }
 
   void flush() {
@@ -175,6 +188,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_ = true;
   bool read_paused_ = false;  // at --max-output: no read pending until the peer drains
   bool writing_ = false;
+  bool holding_output_ = false;  // on_read is dispatching a read's lines: it flushes after them
+  bool flush_posted_ = false;
 };
 
 Server::Server(Reactor& reactor, Dispatcher& dispatcher, const ServerConfig& config)
