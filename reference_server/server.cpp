@@ -30,6 +30,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
         idle_timer_(server.reactor_.context()) {}
 
   void start() {
+    // One callback for all of this connection's requests, built once: inline mode calls it
+    // without copying it. It holds the connection weakly (rule 3 of reactor.hpp).
+    reply_ = [server = &server_, weak = weak_from_this()](std::string reply) {
+      server->on_request_answered(reply.starts_with("ack:"));
+      if (auto self = weak.lock()) {
+        --self->in_flight_;
+        self->send(reply);
+      }
+    };
     touch();
     arm_idle_timer();
     read();
@@ -94,16 +103,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     touch();
     ++in_flight_;
     server_.on_request_dispatched();
-    server_.dispatcher_.dispatch(
-        std::string(line),
-        [server = &server_, weak = weak_from_this()](std::string reply) {
-          server->on_request_answered(reply.starts_with("ack:"));
-          if (auto self = weak.lock()) {
-            --self->in_flight_;
-            self->send(reply);
-          }
-        },
-        read_at);
+    server_.dispatcher_.dispatch(line, reply_, read_at);
   }
 
   // One send per turn of the loop at most: a reply queued while no write is in progress waits
@@ -182,6 +182,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer idle_timer_;
   Clock::time_point last_activity_;          // the last complete line or written reply
   std::array<char, 64 * 1024> read_buffer_;  // Twisted reads 64 KiB at a time too
+  Dispatcher::Reply reply_;                  // answers one request of this connection
   std::string outbox_;                       // replies not yet handed to the socket
   std::string in_transit_;                   // the replies async_write is sending
   std::size_t in_flight_ = 0;                // requests dispatched and not yet answered
