@@ -6,10 +6,11 @@
 // (rule 3): the reply to a client that left is dropped.
 //
 // Lifecycle of a connection: read lines -> dispatch each -> write replies as they come
-// (completion order in the pool modes). It stops reading on EOF, on an overlong line (after
-// answering "err:line too long") and on shutdown; it closes once it has stopped reading, every
-// request it dispatched has been answered and every reply written. A write error closes it at
-// once.
+// (completion order in the pool modes), one send for all those that came in one turn of the
+// loop (a read's lines inline; a call_from_thread batch in the pool modes) or during the
+// previous send. It stops reading on EOF, on an overlong line (after answering "err:line too
+// long") and on shutdown; it closes once it has stopped reading, every request it dispatched
+// has been answered and every reply written. A write error closes it at once.
 //
 // Bounds (Twisted's producer/consumer): once a connection has --max-output bytes of replies
 // not yet taken by its peer, it stops reading that peer (TCP back-pressure does the rest) and
