@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <exception>
 
-#include "server.hpp"
+#include "run_server.hpp"
 
 int main(int argc, char** argv) {
   using namespace poolbench;

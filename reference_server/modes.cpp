@@ -41,9 +41,8 @@ std::string error_reply(std::string_view what, std::string_view line) {
   return reply.append("err:").append(what).append("|").append(line);
 }
 
-std::string Dispatcher::handle_request(const std::string& line) const {
+void Dispatcher::handle_request() const {
   work_.perform();
-  return line;
 }
 
 void Dispatcher::record_stages(StageTimes& times) const {
@@ -52,87 +51,97 @@ void Dispatcher::record_stages(StageTimes& times) const {
   stages_->record(times);
 }
 
-void Dispatcher::dispatch(std::string line, Reply reply, StageClock::time_point parsed) {
+void Dispatcher::dispatch(std::string_view line, const Reply& reply,
+                          StageClock::time_point parsed) {
   // Clock reads per request (steady_clock costs ~25-65 ns here): inline 2 (start, done), pool
   // modes 4 (handed, started, done, replied), plus `parsed`, shared by a socket read's lines.
-  const bool timed = stages_ != nullptr;
   StageTimes times;
-  if (timed) times.parsed = parsed != StageClock::time_point{} ? parsed : StageClock::now();
-
+  if (stages_ != nullptr) {
+    times.parsed = parsed != StageClock::time_point{} ? parsed : StageClock::now();
+  }
   switch (mode_) {
     case Mode::inline_work:
-      if (timed) times.handed = times.started = StageClock::now();
-      try {
-        std::string result = handle_request(line);
-        if (timed) times.replied = times.done = StageClock::now();
-        if (timed) stages_->record(times);
-        reply(ack_reply(result));
-      } catch (...) {
-        if (timed) times.replied = times.done = StageClock::now();
-        if (timed) stages_->record(times);
-        reply(error_reply(describe_exception(std::current_exception()), line));
-      }
-      return;
-
-    case Mode::call_in_thread: {
-      if (timed) times.handed = StageClock::now();
-      auto on_worker = [this, line, reply, times, timed]() mutable {
-        if (timed) times.started = StageClock::now();
-        try {
-          std::string result = handle_request(line);
-          if (timed) times.done = StageClock::now();
-          reactor_.call_from_thread([this, reply, result = std::move(result), times]() mutable {
-            record_stages(times);
-            reply(ack_reply(result));
-          });
-        } catch (...) {
-          if (timed) times.done = StageClock::now();
-          reactor_.call_from_thread([this, reply, line, times,
-                                     why = describe_exception(std::current_exception())]() mutable {
-            record_stages(times);
-            reply(error_reply(why, line));
-          });
-        }
-      };
-      // Refused (err:busy): the work never ran, so no stage is recorded.
-      if (!pool_.submit(std::move(on_worker))) reply(error_reply(PoolBusyError().what(), line));
-      return;
-    }
-
-    case Mode::defer_to_thread: {
-      // The worker's timestamps reach the callbacks through one shared block (the Deferred
-      // carries only the value or the exception); allocated only when timing is on.
-      std::shared_ptr<StageTimes> shared;
-      if (timed) {
-        times.handed = StageClock::now();
-        shared = std::make_shared<StageTimes>(times);
-      }
-      defer_to_thread(reactor_, pool_,
-                      [this, line, shared] {
-                        if (shared) shared->started = StageClock::now();
-                        try {
-                          std::string result = handle_request(line);
-                          if (shared) shared->done = StageClock::now();
-                          return result;
-                        } catch (...) {
-                          if (shared) shared->done = StageClock::now();
-                          throw;
-                        }
-                      })
-          .add_callback([this, reply, shared](std::string result) {
-            if (shared) record_stages(*shared);
-            reply(ack_reply(result));
-            return result;
-          })
-          .add_errback([this, reply, line, shared](std::exception_ptr error) {
-            // PoolBusyError: refused, the work never ran (started unset): nothing to record.
-            if (shared && shared->started != StageClock::time_point{}) record_stages(*shared);
-            reply(error_reply(describe_exception(error), line));
-            return std::string();
-          });
-      return;
-    }
+      return dispatch_inline(line, reply, times);
+    case Mode::call_in_thread:
+      return dispatch_call_in_thread(line, reply, times);
+    case Mode::defer_to_thread:
+      return dispatch_defer_to_thread(line, reply, times);
   }
+}
+
+// Neither the line nor the reply callback is copied: both are done with when this returns.
+void Dispatcher::dispatch_inline(std::string_view line, const Reply& reply,
+                                 StageTimes& times) const {
+  const bool timed = stages_ != nullptr;
+  if (timed) times.handed = times.started = StageClock::now();
+  try {
+    handle_request();
+    if (timed) times.replied = times.done = StageClock::now();
+    if (timed) stages_->record(times);
+    reply(ack_reply(line));
+  } catch (...) {
+    if (timed) times.replied = times.done = StageClock::now();
+    if (timed) stages_->record(times);
+    reply(error_reply(describe_exception(std::current_exception()), line));
+  }
+}
+
+void Dispatcher::dispatch_call_in_thread(std::string_view line, const Reply& reply,
+                                         StageTimes times) {
+  const bool timed = stages_ != nullptr;
+  if (timed) times.handed = StageClock::now();
+  // The worker owns a copy of the line and of the callback, and moves both on to the reactor.
+  auto on_worker = [this, line = std::string(line), reply, times, timed]() mutable {
+    if (timed) times.started = StageClock::now();
+    std::string why;
+    try {
+      handle_request();
+    } catch (...) {
+      why = describe_exception(std::current_exception());
+    }
+    if (timed) times.done = StageClock::now();
+    reactor_.call_from_thread([this, reply = std::move(reply), line = std::move(line), times,
+                               why = std::move(why)]() mutable {
+      record_stages(times);
+      reply(why.empty() ? ack_reply(line) : error_reply(why, line));
+    });
+  };
+  // Refused (err:busy): the work never ran, so no stage is recorded.
+  if (!pool_.submit(std::move(on_worker))) reply(error_reply(PoolBusyError().what(), line));
+}
+
+void Dispatcher::dispatch_defer_to_thread(std::string_view line, const Reply& reply,
+                                          StageTimes times) {
+  // The worker's timestamps reach the callbacks through one shared block (the Deferred
+  // carries only the value or the exception); allocated only when timing is on.
+  std::shared_ptr<StageTimes> shared;
+  if (stages_ != nullptr) {
+    times.handed = StageClock::now();
+    shared = std::make_shared<StageTimes>(times);
+  }
+  defer_to_thread(reactor_, pool_,
+                  [this, line = std::string(line), shared]() mutable {
+                    if (shared) shared->started = StageClock::now();
+                    try {
+                      handle_request();
+                      if (shared) shared->done = StageClock::now();
+                      return std::move(line);
+                    } catch (...) {
+                      if (shared) shared->done = StageClock::now();
+                      throw;
+                    }
+                  })
+      .add_callback([this, reply, shared](std::string result) {
+        if (shared) record_stages(*shared);
+        reply(ack_reply(result));
+        return result;
+      })
+      .add_errback([this, reply, line = std::string(line), shared](std::exception_ptr error) {
+        // PoolBusyError: refused, the work never ran (started unset): nothing to record.
+        if (shared && shared->started != StageClock::time_point{}) record_stages(*shared);
+        reply(error_reply(describe_exception(error), line));
+        return std::string();
+      });
 }
 
 }  // namespace poolbench

@@ -44,15 +44,20 @@ class Dispatcher {
   // Reactor thread only. In inline mode `reply` has been called when this returns.
   // `parsed`: when the line was read (the dispatch stage starts); the server reads the clock
   // once per socket read for all the lines it holds. Default: now, if stage timing is on.
-  void dispatch(std::string line, Reply reply, StageClock::time_point parsed = {});
+  // The pool modes copy `line` and `reply`; inline uses them before returning.
+  void dispatch(std::string_view line, const Reply& reply, StageClock::time_point parsed = {});
   Mode mode() const { return mode_; }
   bool stage_timing() const { return stages_ != nullptr; }
 
  private:
-  // The business logic: the work, then the result to send back (the line itself).
-  std::string handle_request(const std::string& line) const;
+  // The business logic: the work. Its result, sent back, is the line itself.
+  void handle_request() const;
   // Reactor thread: stamps `replied` and records, if stage timing is on.
   void record_stages(StageTimes& times) const;
+  // One per mode; `times.parsed` is set when stage timing is on.
+  void dispatch_inline(std::string_view line, const Reply& reply, StageTimes& times) const;
+  void dispatch_call_in_thread(std::string_view line, const Reply& reply, StageTimes times);
+  void dispatch_defer_to_thread(std::string_view line, const Reply& reply, StageTimes times);
 
   Mode mode_;
   Reactor& reactor_;

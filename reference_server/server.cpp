@@ -1,26 +1,19 @@
 #include "server.hpp"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <asio/signal_set.hpp>
+#include <asio/post.hpp>
 #include <asio/write.hpp>
 
 #include <algorithm>
 #include <array>
-#include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <string_view>
 #include <system_error>
 
-#include "admin.hpp"
-#include "process_usage.hpp"
 #include "stage_timing.hpp"
-#include "thread_pool.hpp"
-#include "work.hpp"
 
 namespace poolbench {
 
@@ -37,6 +30,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
         idle_timer_(server.reactor_.context()) {}
 
   void start() {
+    // One callback for all of this connection's requests, built once: inline mode calls it
+    // without copying it. It holds the connection weakly (rule 3 of reactor.hpp).
+    reply_ = [server = &server_, weak = weak_from_this()](std::string reply) {
+      server->on_request_answered(reply.starts_with("ack:"));
+      if (auto self = weak.lock()) {
+        --self->in_flight_;
+        self->send(reply);
+      }
+    };
     touch();
     arm_idle_timer();
     read();
@@ -75,9 +77,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // One clock read per socket read, for every line in it (stage timing's "parsed").
     const auto read_at =
         server_.dispatcher_.stage_timing() ? StageClock::now() : StageClock::time_point{};
+    holding_output_ = true;
     const auto status =
         framer_.feed({read_buffer_.data(), bytes},
                      [this, read_at](std::string_view line) { dispatch(line, read_at); });
+    holding_output_ = false;
+    if (!writing_ && !flush_posted_ && !outbox_.empty()) flush();
     if (status == LineFramer::Status::line_too_long) {
       ++server_.stats_.lines_too_long;
       send("err:line too long");
@@ -98,22 +103,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     touch();
     ++in_flight_;
     server_.on_request_dispatched();
-    server_.dispatcher_.dispatch(
-        std::string(line),
-        [server = &server_, weak = weak_from_this()](std::string reply) {
-          server->on_request_answered(reply.starts_with("ack:"));
-          if (auto self = weak.lock()) {
-            --self->in_flight_;
-            self->send(reply);
-          }
-        },
-        read_at);
+    server_.dispatcher_.dispatch(line, reply_, read_at);
   }
 
+  // One send per turn of the loop at most: a reply queued while no write is in progress waits
+  // for the end of the read whose lines it answers (inline), or for a posted flush, which runs
+  // after the rest of the call_from_thread batch that brought it (pool modes). Replies queued
+  // during a write leave together when it completes.
   void send(std::string_view reply) {
     if (!socket_.is_open()) return;
     outbox_.append(reply).append("\r\n");
-    if (!writing_) flush();
+    if (writing_ || flush_posted_ || holding_output_) return;
+    flush_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      if (!self->writing_) self->flush();
+    });
   }
 
   void flush() {
@@ -177,12 +182,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer idle_timer_;
   Clock::time_point last_activity_;          // the last complete line or written reply
   std::array<char, 64 * 1024> read_buffer_;  // Twisted reads 64 KiB at a time too
+  Dispatcher::Reply reply_;                  // answers one request of this connection
   std::string outbox_;                       // replies not yet handed to the socket
   std::string in_transit_;                   // the replies async_write is sending
   std::size_t in_flight_ = 0;                // requests dispatched and not yet answered
   bool reading_ = true;
   bool read_paused_ = false;  // at --max-output: no read pending until the peer drains
   bool writing_ = false;
+  bool holding_output_ = false;  // on_read is dispatching a read's lines: it flushes after them
+  bool flush_posted_ = false;
 };
 
 Server::Server(Reactor& reactor, Dispatcher& dispatcher, const ServerConfig& config)
@@ -329,100 +337,6 @@ void Server::finish_shutdown_if_done() {
   if (!shutting_down_ || !connections_.empty() || !on_drained_) return;
   drain_timer_.cancel();
   std::exchange(on_drained_, nullptr)(true);
-}
-
-namespace {
-
-// Raises the descriptor limit to the hard limit, or sets it to `wanted` (--max-open-files).
-void set_open_file_limit(std::size_t wanted) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  const rlim_t target = wanted == 0 ? limit.rlim_max : std::min<rlim_t>(wanted, limit.rlim_max);
-  if (limit.rlim_cur == target) return;
-  limit.rlim_cur = target;
-  if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
-    throw std::system_error(errno, std::generic_category(), "setrlimit(RLIMIT_NOFILE)");
-}
-
-void write_port_file(const std::filesystem::path& path, std::uint16_t port) {
-  // Written whole, then renamed: a reader never sees a partial number.
-  const auto temporary = std::filesystem::path(path.string() + ".tmp");
-  {
-    std::ofstream out(temporary);
-    out << port << '\n';
-    if (!out.flush()) throw std::runtime_error("cannot write port file " + temporary.string());
-  }
-  std::filesystem::rename(temporary, path);
-}
-
-}  // namespace
-
-int run_server(const ServerConfig& config) {
-  set_open_file_limit(config.max_open_files);
-  const Work work(config.work, config.fail_rate);
-  const auto started = StageClock::now();
-  Reactor reactor;
-  ThreadPool pool(config.pool_size, config.max_queue);
-  std::optional<StageHistograms> stages;
-  if (config.stage_timing) stages.emplace();
-  Dispatcher dispatcher(config.mode, reactor, pool, work, stages ? &*stages : nullptr);
-  Server server(reactor, dispatcher, config);
-  std::optional<AdminServer> admin;
-  if (config.admin_port) {
-    admin.emplace(AdminServer::Sources{reactor, pool, server, config.mode, config.work.to_string(),
-                                       stages ? &*stages : nullptr, started},
-                  config.admin_bind_address, *config.admin_port);
-  }
-
-  std::fprintf(
-      stderr,
-      "reference_server listening on %s:%u (mode %s, pool %zu, work %s, fail rate %g, CPUs %s)\n",
-      config.bind_address.c_str(), server.port(), std::string(to_string(config.mode)).c_str(),
-      config.pool_size, config.work.to_string().c_str(), config.fail_rate,
-      format_cpu_list(allowed_cpus()).c_str());
-  if (!config.port_file.empty()) write_port_file(config.port_file, server.port());
-  if (admin) {
-    std::fprintf(stderr,
-                 "reference_server admin on http://%s:%u (GET /stats /metrics /healthz, "
-                 "POST /pool?size=N)\n",
-                 config.admin_bind_address.c_str(), admin->port());
-    if (!config.admin_port_file.empty()) write_port_file(config.admin_port_file, admin->port());
-  }
-
-  asio::signal_set signals(reactor.context(), SIGINT, SIGTERM);
-  bool drained = true;
-  std::function<void(std::error_code, int)> on_signal = [&](std::error_code error, int signal) {
-    if (error) return;
-    std::fprintf(stderr, "reference_server: %s: draining %zu request(s) in flight\n",
-                 sigabbrev_np(signal), server.stats().in_flight);
-    server.shutdown([&](bool all_answered) {
-      drained = all_answered;
-      if (admin) admin->stop();
-      signals.cancel();
-      reactor.stop();
-    });
-    // A second signal: stop waiting.
-    signals.async_wait([&](std::error_code second_error, int) {
-      if (second_error) return;
-      std::fprintf(stderr, "reference_server: second signal: closing every connection now\n");
-      drained = false;
-      server.close_all();
-    });
-  };
-  signals.async_wait(on_signal);
-  server.start();
-  if (admin) admin->start();
-  reactor.run();
-
-  // Everything that could take a reply is closed: what is still queued has nobody to answer.
-  const std::size_t discarded = pool.stop(ThreadPool::StopPolicy::discard_backlog);
-  const auto& stats = server.stats();
-  std::fprintf(
-      stderr, "reference_server: stopped%s: %llu requests, %llu ok, %llu errors, %zu discarded\n",
-      drained ? "" : " (drain incomplete)", static_cast<unsigned long long>(stats.requests),
-      static_cast<unsigned long long>(stats.replies_ok),
-      static_cast<unsigned long long>(stats.replies_error), discarded);
-  return 0;
 }
 
 }  // namespace poolbench

@@ -1,16 +1,16 @@
-// Server: the listening socket and its connections, all on the reactor thread, plus
-// run_server(), which wires a reactor, a pool, a dispatcher and a server from a configuration
-// and runs until SIGINT/SIGTERM.
+// Server: the listening socket and its connections, all on the reactor thread (run_server.hpp
+// wires it to the rest and runs it).
 //
 // Threading: everything here runs on the reactor thread (rule 1 of reactor.hpp). Replies
 // arrive through Dispatcher's callback, which holds only a weak reference to its connection
 // (rule 3): the reply to a client that left is dropped.
 //
 // Lifecycle of a connection: read lines -> dispatch each -> write replies as they come
-// (completion order in the pool modes). It stops reading on EOF, on an overlong line (after
-// answering "err:line too long") and on shutdown; it closes once it has stopped reading, every
-// request it dispatched has been answered and every reply written. A write error closes it at
-// once.
+// (completion order in the pool modes), one send for all those that came in one turn of the
+// loop (a read's lines inline; a call_from_thread batch in the pool modes) or during the
+// previous send. It stops reading on EOF, on an overlong line (after answering "err:line too
+// long") and on shutdown; it closes once it has stopped reading, every request it dispatched
+// has been answered and every reply written. A write error closes it at once.
 //
 // Bounds (Twisted's producer/consumer): once a connection has --max-output bytes of replies
 // not yet taken by its peer, it stops reading that peer (TCP back-pressure does the rest) and
@@ -123,8 +123,5 @@ class Server {
   bool shutting_down_ = false;
   Stats stats_;
 };
-
-// Runs the reference server until a signal stops it. Returns the process exit code.
-int run_server(const ServerConfig& config);
 
 }  // namespace poolbench

@@ -14,13 +14,19 @@ ThreadPool::~ThreadPool() {
 }
 
 bool ThreadPool::submit(Task task) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   if (stopping_) return false;
   if (!idle_.empty()) {
     Worker* worker = idle_.back();
     idle_.pop_back();
     worker->task = std::move(task);
     ++busy_;
+    // Woken under mutex_, the worker would block at once on the mutex we hold (on one CPU it
+    // preempts us, then both switch back and forth): wake it after unlocking. The worker cannot
+    // be destroyed meanwhile: notify_mutex_ is taken before mutex_ is released, and workers are
+    // destroyed only after taking notify_mutex_ (forget_workers).
+    std::lock_guard notifying(notify_mutex_);
+    lock.unlock();
     worker->wake.notify_one();
     return true;
   }
@@ -123,6 +129,12 @@ void ThreadPool::resize(std::size_t max_threads) {
   }
   for (auto& worker : exited)
     worker->thread.join();
+  forget_workers(exited);
+}
+
+void ThreadPool::forget_workers(std::vector<std::unique_ptr<Worker>>& workers) {
+  std::lock_guard no_notify_in_flight(notify_mutex_);
+  workers.clear();
 }
 
 std::size_t ThreadPool::stop(StopPolicy policy) {
@@ -145,6 +157,7 @@ std::size_t ThreadPool::stop(StopPolicy policy) {
   }
   for (auto& worker : workers)
     worker->thread.join();
+  forget_workers(workers);
   return discarded.size();
 }
 

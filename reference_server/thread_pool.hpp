@@ -17,7 +17,8 @@
 //
 // Threading: every member below the mutex is guarded by it; workers and submitters coordinate
 // only through it. Each worker has its own hand-off slot and condition variable (as Twisted's
-// ThreadWorker has its own queue), so a submission wakes exactly the worker it chose.
+// ThreadWorker has its own queue), so a submission wakes exactly the worker it chose, after
+// releasing the mutex (notify_mutex_ keeps that worker alive until it is woken).
 #pragma once
 
 #include <condition_variable>
@@ -83,8 +84,11 @@ class ThreadPool {
   void start_worker(Task first_task);
   void quit_idle_workers_above_max();
   std::vector<std::unique_ptr<Worker>> take_exited_workers();
+  // Destroys joined workers once no submit() is still waking one of them.
+  void forget_workers(std::vector<std::unique_ptr<Worker>>& workers);
 
   mutable std::mutex mutex_;
+  std::mutex notify_mutex_;  // held by submit() from before it releases mutex_ until it has woken
   std::condition_variable worker_exited_;
   std::size_t max_threads_;
   const std::size_t max_queue_;
