@@ -23,7 +23,7 @@ const Work kNoWork(WorkSpec::parse("none"), 0);
 void BM_InlineDispatch(benchmark::State& state) {
   Reactor reactor;
   ThreadPool pool(1);
-  Dispatcher dispatcher(Mode::inline_work, reactor, pool, kNoWork);
+  Dispatcher dispatcher(Mode::kInline, reactor, pool, kNoWork);
   std::size_t answered = 0;
   for (auto _ : state)
     dispatcher.dispatch("0123456789abcdef", [&](std::string) { ++answered; });
@@ -37,7 +37,7 @@ void BM_InlineDispatchTimed(benchmark::State& state) {
   Reactor reactor;
   ThreadPool pool(1);
   StageHistograms stages;
-  Dispatcher dispatcher(Mode::inline_work, reactor, pool, kNoWork, &stages);
+  Dispatcher dispatcher(Mode::kInline, reactor, pool, kNoWork, &stages);
   std::size_t answered = 0;
   for (auto _ : state)
     dispatcher.dispatch("0123456789abcdef", [&](std::string) { ++answered; });
@@ -53,11 +53,11 @@ void BM_StageTimingCost(benchmark::State& state) {
   StageHistograms stages;
   for (auto _ : state) {
     StageTimes times;
-    times.parsed = StageClock::now();
-    times.handed = StageClock::now();
-    times.started = StageClock::now();
-    times.done = StageClock::now();
-    times.replied = StageClock::now();
+    times.parsed = Clock::now();
+    times.handed = Clock::now();
+    times.started = Clock::now();
+    times.done = Clock::now();
+    times.replied = Clock::now();
     stages.record(times);
   }
   benchmark::DoNotOptimize(stages.count());
@@ -76,7 +76,7 @@ void round_trips(benchmark::State& state, Mode mode, bool timed = false) {
   for (auto _ : state) {
     std::size_t answered = 0;
     // As the server does: one clock read per socket read, shared by the lines it brought.
-    const auto read_at = timed ? StageClock::now() : StageClock::time_point{};
+    const auto read_at = timed ? Clock::now() : TimePoint{};
     for (std::size_t i = 0; i < in_flight; ++i) {
       dispatcher.dispatch(
           "0123456789abcdef", [&](std::string) { ++answered; }, read_at);
@@ -88,16 +88,16 @@ void round_trips(benchmark::State& state, Mode mode, bool timed = false) {
 }
 
 void BM_CallInThreadRoundTrip(benchmark::State& state) {
-  round_trips(state, Mode::call_in_thread);
+  round_trips(state, Mode::kCallInThread);
 }
 void BM_DeferToThreadRoundTrip(benchmark::State& state) {
-  round_trips(state, Mode::defer_to_thread);
+  round_trips(state, Mode::kDeferToThread);
 }
 void BM_CallInThreadRoundTripTimed(benchmark::State& state) {
-  round_trips(state, Mode::call_in_thread, true);
+  round_trips(state, Mode::kCallInThread, true);
 }
 void BM_DeferToThreadRoundTripTimed(benchmark::State& state) {
-  round_trips(state, Mode::defer_to_thread, true);
+  round_trips(state, Mode::kDeferToThread, true);
 }
 
 // The baseline: the same hand-off with nothing but Asio. A task posted to asio::thread_pool

@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "reference_server/clock.hpp"
 #include "reference_server/process_usage.hpp"
 #include "tcp_socket.hpp"
 
@@ -100,9 +101,9 @@ void ChildProcess::send_signal(int signal_number) {
 }
 
 std::optional<int> ChildProcess::wait_for(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = Clock::now() + timeout;
   while (!reap(false)) {
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    if (Clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return status_;
@@ -136,7 +137,7 @@ std::string describe_wait_status(int wait_status) {
 
 std::uint16_t wait_for_port_file(ChildProcess& child, const std::filesystem::path& port_file,
                                  std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = Clock::now() + timeout;
   for (;;) {
     std::ifstream in(port_file);
     unsigned port = 0;
@@ -145,7 +146,7 @@ std::uint16_t wait_for_port_file(ChildProcess& child, const std::filesystem::pat
       throw std::runtime_error("server " + describe_wait_status(*child.wait_for({})) +
                                " before it wrote its port to " + port_file.string());
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (Clock::now() >= deadline) {
       throw std::runtime_error("server did not write its port to " + port_file.string() +
                                " within " + std::to_string(timeout.count()) + " ms");
     }
@@ -168,13 +169,13 @@ std::uint16_t pick_free_port() {
 
 void wait_until_accepting(ChildProcess& child, const std::string& host, std::uint16_t port,
                           std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = Clock::now() + timeout;
   while (!accepts_connections(host, port)) {
     if (!child.running()) {
       throw std::runtime_error("server " + describe_wait_status(*child.wait_for({})) +
                                " before it accepted connections on port " + std::to_string(port));
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (Clock::now() >= deadline) {
       throw std::runtime_error("server did not accept connections on " + host + ":" +
                                std::to_string(port) + " within " + std::to_string(timeout.count()) +
                                " ms");

@@ -8,6 +8,7 @@
 
 #include "cli.hpp"
 #include "command_support.hpp"
+#include "reference_server/clock.hpp"
 #include "reference_server/process_usage.hpp"
 
 namespace poolbench::cli {
@@ -121,13 +122,12 @@ SweepHooks progress_hooks(StatusLine& status) {
     print_calibration(calibration);
   };
   // The time left, from the points so far (servers' start and stop included).
-  const auto sweep_start = std::chrono::steady_clock::now();
+  const auto sweep_start = Clock::now();
   hooks.on_point_start = [sweep_start](const SweepPoint& point, std::size_t index,
                                        std::size_t total) {
     std::string left;
     if (index > 0) {
-      const double elapsed =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count();
+      const double elapsed = std::chrono::duration<double>(Clock::now() - sweep_start).count();
       left = ", about " + std::to_string(std::lround(elapsed / index * (total - index))) + " s";
     }
     std::fprintf(stderr, "[%zu/%zu] %s pool %d (%zu left after this%s)\n", index + 1, total,

@@ -268,7 +268,7 @@ std::string AdminServer::stats_json() const {
   const auto pool = sources_.pool.stats();
   const auto& server = sources_.server.stats();
   const auto reactor = sources_.reactor.stats();
-  const double uptime = std::chrono::duration<double>(StageClock::now() - sources_.started).count();
+  const double uptime = std::chrono::duration<double>(Clock::now() - sources_.started).count();
   const std::uint64_t answered = server.replies_ok + server.replies_error;
   json stages = json::object();
   if (sources_.stages != nullptr) {
@@ -317,7 +317,7 @@ std::string AdminServer::metrics_text() const {
            std::uint64_t{1});
   m.family("poolbench_uptime_seconds", "gauge", "Seconds since the server started.");
   m.sample("poolbench_uptime_seconds", "",
-           std::chrono::duration<double>(StageClock::now() - sources_.started).count());
+           std::chrono::duration<double>(Clock::now() - sources_.started).count());
   m.single("poolbench_pool_size", "gauge", "Maximum worker threads (resizable).", pool.max_threads);
   m.single("poolbench_pool_threads", "gauge", "Live worker threads, idle and busy.", pool.threads);
   m.single("poolbench_pool_idle_threads", "gauge", "Idle worker threads.", pool.idle);

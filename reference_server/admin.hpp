@@ -49,7 +49,7 @@ class AdminServer {
     Mode mode;
     std::string work;  // the work spec, as WorkSpec::to_string() writes it
     const StageHistograms* stages;
-    StageClock::time_point started;
+    TimePoint started;
   };
 
   // Binds and listens at once (port() is known); throws std::system_error on failure.

@@ -1,7 +1,7 @@
 // LineFramer: the framing of Twisted's LineReceiver (protocols/basic.py), byte for byte.
 //
 //   - The delimiter is "\r\n", matched exactly: a bare "\n" belongs to the line, "abc\r\r\n" is
-//     the line "abc\r". With Delimiter::lf a bare "\n" ends a line too (and a "\r" just before
+//     the line "abc\r". With Delimiter::kLf a bare "\n" ends a line too (and a "\r" just before
 //     it is dropped), for people typing into nc.
 //   - The empty line is a line.
 //   - Too long, as in Twisted: a complete line longer than max_line, or, with no delimiter yet,
@@ -23,10 +23,11 @@ namespace poolbench {
 class LineFramer {
  public:
   static constexpr std::size_t kDefaultMaxLine = 16384;  // Twisted's LineReceiver.MAX_LENGTH
-  enum class Delimiter { crlf, lf };
-  enum class Status { ok, line_too_long };
+  enum class Delimiter { kCrlf, kLf };
+  enum class Status { kOk, kLineTooLong };
 
-  explicit LineFramer(std::size_t max_line = kDefaultMaxLine, Delimiter delimiter = Delimiter::crlf)
+  explicit LineFramer(std::size_t max_line = kDefaultMaxLine,
+                      Delimiter delimiter = Delimiter::kCrlf)
       : max_line_(max_line), delimiter_(delimiter) {}
 
   // Appends `data` and calls on_line(std::string_view line) for each complete line. The view is
@@ -38,8 +39,8 @@ class LineFramer {
     for (;;) {
       std::string_view line;
       const Status status = next_line(line);
-      if (status == Status::line_too_long) return status;
-      if (line.data() == nullptr) return Status::ok;
+      if (status == Status::kLineTooLong) return status;
+      if (line.data() == nullptr) return Status::kOk;
       on_line(line);
     }
   }

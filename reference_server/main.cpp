@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   try {
     config.mode = parse_mode(mode);
     config.work = WorkSpec::parse(work);
-    config.delimiter = lf ? LineFramer::Delimiter::lf : LineFramer::Delimiter::crlf;
+    config.delimiter = lf ? LineFramer::Delimiter::kLf : LineFramer::Delimiter::kCrlf;
     config.drain_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(drain_timeout));
     config.idle_timeout =

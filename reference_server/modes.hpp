@@ -20,7 +20,7 @@
 
 namespace poolbench {
 
-enum class Mode { inline_work, call_in_thread, defer_to_thread };
+enum class Mode { kInline, kCallInThread, kDeferToThread };
 
 // Accepts inline, call-in-thread, defer-to-thread and Twisted's callInThread, deferToThread.
 // Throws std::invalid_argument for anything else.
@@ -45,7 +45,7 @@ class Dispatcher {
   // `parsed`: when the line was read (the dispatch stage starts); the server reads the clock
   // once per socket read for all the lines it holds. Default: now, if stage timing is on.
   // The pool modes copy `line` and `reply`; inline uses them before returning.
-  void dispatch(std::string_view line, const Reply& reply, StageClock::time_point parsed = {});
+  void dispatch(std::string_view line, const Reply& reply, TimePoint parsed = {});
   Mode mode() const { return mode_; }
   bool stage_timing() const { return stages_ != nullptr; }
 

@@ -91,7 +91,7 @@ void drain_on_signal(asio::signal_set& signals, Server& server,
 int run_server(const ServerConfig& config) {
   set_open_file_limit(config.max_open_files);
   const Work work(config.work, config.fail_rate);
-  const auto started = StageClock::now();
+  const auto started = Clock::now();
   Reactor reactor;
   ThreadPool pool(config.pool_size, config.max_queue);
   std::optional<StageHistograms> stages;
@@ -119,7 +119,7 @@ int run_server(const ServerConfig& config) {
   reactor.run();
 
   // Everything that could take a reply is closed: what is still queued has nobody to answer.
-  const std::size_t discarded = pool.stop(ThreadPool::StopPolicy::discard_backlog);
+  const std::size_t discarded = pool.stop(ThreadPool::StopPolicy::kDiscardBacklog);
   const auto& stats = server.stats();
   std::fprintf(
       stderr, "reference_server: stopped%s: %llu requests, %llu ok, %llu errors, %zu discarded\n",

@@ -75,15 +75,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return close();
     }
     // One clock read per socket read, for every line in it (stage timing's "parsed").
-    const auto read_at =
-        server_.dispatcher_.stage_timing() ? StageClock::now() : StageClock::time_point{};
+    const auto read_at = server_.dispatcher_.stage_timing() ? Clock::now() : TimePoint{};
     holding_output_ = true;
     const auto status =
         framer_.feed({read_buffer_.data(), bytes},
                      [this, read_at](std::string_view line) { dispatch(line, read_at); });
     holding_output_ = false;
     if (!writing_ && !flush_posted_ && !outbox_.empty()) flush();
-    if (status == LineFramer::Status::line_too_long) {
+    if (status == LineFramer::Status::kLineTooLong) {
       ++server_.stats_.lines_too_long;
       send("err:line too long");
       return stop_reading();
@@ -98,7 +97,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     read();
   }
 
-  void dispatch(std::string_view line, StageClock::time_point read_at) {
+  void dispatch(std::string_view line, TimePoint read_at) {
     if (!reading_) return;  // an earlier line of this read made us stop
     touch();
     ++in_flight_;
@@ -173,8 +172,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_if_done() {
     if (!reading_ && in_flight_ == 0 && !writing_ && outbox_.empty()) close();
   }
-
-  using Clock = std::chrono::steady_clock;
 
   Server& server_;
   asio::ip::tcp::socket socket_;

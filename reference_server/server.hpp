@@ -51,13 +51,13 @@ struct ServerConfig {
   std::string bind_address = "127.0.0.1";
   std::uint16_t port = 9090;  // 0: any free port
   std::filesystem::path port_file;
-  Mode mode = Mode::call_in_thread;
+  Mode mode = Mode::kCallInThread;
   std::size_t pool_size = 10;  // Twisted's reactor pool default
   std::size_t max_queue = ThreadPool::kUnboundedQueue;
   WorkSpec work = WorkSpec::parse("sleep:10ms");
   double fail_rate = 0;
   std::size_t max_line = LineFramer::kDefaultMaxLine;
-  LineFramer::Delimiter delimiter = LineFramer::Delimiter::crlf;
+  LineFramer::Delimiter delimiter = LineFramer::Delimiter::kCrlf;
   std::chrono::milliseconds drain_timeout{10'000};
   // Admin HTTP endpoint (admin.hpp): off unless admin_port is set (0: any free port).
   std::optional<std::uint16_t> admin_port;

@@ -6,13 +6,13 @@ namespace poolbench {
 
 std::string_view to_string(Stage stage) {
   switch (stage) {
-    case Stage::dispatch:
+    case Stage::kDispatch:
       return "dispatch";
-    case Stage::queue_wait:
+    case Stage::kQueueWait:
       return "queue_wait";
-    case Stage::service:
+    case Stage::kService:
       return "service";
-    case Stage::return_hop:
+    case Stage::kReturnHop:
       return "return_hop";
   }
   return "?";
@@ -22,7 +22,7 @@ StageHistograms::StageHistograms()
     : stages_{One{Histogram(1, kHighestNs, 3)}, One{Histogram(1, kHighestNs, 3)},
               One{Histogram(1, kHighestNs, 3)}, One{Histogram(1, kHighestNs, 3)}} {}
 
-void StageHistograms::add(Stage stage, StageClock::duration span) {
+void StageHistograms::add(Stage stage, Clock::duration span) {
   const std::int64_t ns =
       std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(span).count());
   One& one = stages_[index(stage)];
@@ -31,10 +31,10 @@ void StageHistograms::add(Stage stage, StageClock::duration span) {
 }
 
 void StageHistograms::record(const StageTimes& t) {
-  add(Stage::dispatch, t.handed - t.parsed);
-  add(Stage::queue_wait, t.started - t.handed);
-  add(Stage::service, t.done - t.started);
-  add(Stage::return_hop, t.replied - t.done);
+  add(Stage::kDispatch, t.handed - t.parsed);
+  add(Stage::kQueueWait, t.started - t.handed);
+  add(Stage::kService, t.done - t.started);
+  add(Stage::kReturnHop, t.replied - t.done);
 }
 
 }  // namespace poolbench

@@ -27,23 +27,22 @@
 #include <cstdint>
 #include <string_view>
 
+#include "clock.hpp"
 #include "loadgen/histogram.hpp"
 
 namespace poolbench {
 
-using StageClock = std::chrono::steady_clock;
-
 struct StageTimes {
-  StageClock::time_point parsed;
-  StageClock::time_point handed;
-  StageClock::time_point started;
-  StageClock::time_point done;
-  StageClock::time_point replied;
+  TimePoint parsed;
+  TimePoint handed;
+  TimePoint started;
+  TimePoint done;
+  TimePoint replied;
 };
 
-enum class Stage { dispatch, queue_wait, service, return_hop };
-inline constexpr std::array<Stage, 4> kStages = {Stage::dispatch, Stage::queue_wait, Stage::service,
-                                                 Stage::return_hop};
+enum class Stage { kDispatch, kQueueWait, kService, kReturnHop };
+inline constexpr std::array<Stage, 4> kStages = {Stage::kDispatch, Stage::kQueueWait,
+                                                 Stage::kService, Stage::kReturnHop};
 std::string_view to_string(Stage stage);  // "dispatch", "queue_wait", "service", "return_hop"
 
 class StageHistograms {
@@ -68,7 +67,7 @@ class StageHistograms {
     std::int64_t sum_ns = 0;
   };
   static std::size_t index(Stage stage) { return static_cast<std::size_t>(stage); }
-  void add(Stage stage, StageClock::duration span);
+  void add(Stage stage, Clock::duration span);
 
   std::array<One, kStages.size()> stages_;
 };

@@ -10,7 +10,7 @@ ThreadPool::ThreadPool(std::size_t max_threads, std::size_t max_queue)
     : max_threads_(max_threads), max_queue_(max_queue) {}
 
 ThreadPool::~ThreadPool() {
-  stop(StopPolicy::run_backlog);
+  stop(StopPolicy::kRunBacklog);
 }
 
 bool ThreadPool::submit(Task task) {
@@ -143,7 +143,7 @@ std::size_t ThreadPool::stop(StopPolicy policy) {
   {
     std::unique_lock lock(mutex_);
     stopping_ = true;
-    if (policy == StopPolicy::discard_backlog) discarded.swap(backlog_);
+    if (policy == StopPolicy::kDiscardBacklog) discarded.swap(backlog_);
     for (Worker* worker : idle_) {
       worker->quit = true;
       --live_;

@@ -51,7 +51,7 @@ class ThreadPool {
   };
 
   explicit ThreadPool(std::size_t max_threads = 10, std::size_t max_queue = kUnboundedQueue);
-  ~ThreadPool();  // stop(StopPolicy::run_backlog)
+  ~ThreadPool();  // stop(StopPolicy::kRunBacklog)
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
@@ -63,10 +63,10 @@ class ThreadPool {
   // Changes the maximum number of threads (Twisted's suggestThreadPoolSize).
   void resize(std::size_t max_threads);
 
-  enum class StopPolicy { run_backlog, discard_backlog };
+  enum class StopPolicy { kRunBacklog, kDiscardBacklog };
   // Refuses new work, lets running tasks finish (run_backlog: the backlog too, as Twisted does),
   // and joins every worker. Returns the number of backlogged tasks discarded.
-  std::size_t stop(StopPolicy policy = StopPolicy::run_backlog);
+  std::size_t stop(StopPolicy policy = StopPolicy::kRunBacklog);
 
   Stats stats() const;
 

@@ -118,9 +118,9 @@ WorkPart parse_part(std::string_view text) {
   const std::string_view kind = text.substr(0, colon);
   WorkPart part;
   if (kind == "sleep") {
-    part.kind = WorkPart::Kind::sleep;
+    part.kind = WorkPart::Kind::kSleep;
   } else if (kind == "spin") {
-    part.kind = WorkPart::Kind::spin;
+    part.kind = WorkPart::Kind::kSpin;
   } else {
     throw BadPart{"unknown kind " + quoted(kind)};
   }
@@ -133,7 +133,7 @@ WorkPart parse_part(std::string_view text) {
     if (option == "fixed" || option == "exp") {
       if (i != 1) throw BadPart{"the distribution must come right after the duration"};
       part.distribution =
-          option == "exp" ? WorkPart::Distribution::exponential : WorkPart::Distribution::fixed;
+          option == "exp" ? WorkPart::Distribution::kExponential : WorkPart::Distribution::kFixed;
     } else if (option.starts_with('p') && equals != std::string_view::npos) {
       const double probability = number_in_part(option.substr(1, equals - 1));
       if (probability <= 0 || probability > 1) {
@@ -180,8 +180,8 @@ std::string format_duration(std::chrono::nanoseconds duration) {
 
 std::string WorkPart::to_string() const {
   std::ostringstream out;
-  out << (kind == Kind::sleep ? "sleep:" : "spin:") << spec_duration(duration);
-  if (distribution == Distribution::exponential) out << ",exp";
+  out << (kind == Kind::kSleep ? "sleep:" : "spin:") << spec_duration(duration);
+  if (distribution == Distribution::kExponential) out << ",exp";
   for (const auto& outlier : outliers) {
     out << ",p" << outlier.probability << '=' << spec_duration(outlier.duration);
   }
@@ -196,7 +196,7 @@ std::chrono::nanoseconds WorkPart::sample(std::mt19937_64& random) const {
       pick -= outlier.probability;
     }
   }
-  if (distribution == Distribution::exponential && duration.count() > 0) {
+  if (distribution == Distribution::kExponential && duration.count() > 0) {
     std::exponential_distribution<double> exponential(1.0 / static_cast<double>(duration.count()));
     return std::chrono::nanoseconds(std::llround(exponential(random)));
   }
@@ -247,7 +247,7 @@ double WorkSpec::mean_nanoseconds() const {
 double WorkSpec::mean_cpu_nanoseconds() const {
   double total = 0;
   for (const auto& part : parts) {
-    if (part.kind == WorkPart::Kind::spin) total += part.mean_nanoseconds();
+    if (part.kind == WorkPart::Kind::kSpin) total += part.mean_nanoseconds();
   }
   return total;
 }
@@ -255,7 +255,7 @@ double WorkSpec::mean_cpu_nanoseconds() const {
 double WorkSpec::mean_blocking_nanoseconds() const {
   double total = 0;
   for (const auto& part : parts) {
-    if (part.kind == WorkPart::Kind::sleep) total += part.mean_nanoseconds();
+    if (part.kind == WorkPart::Kind::kSleep) total += part.mean_nanoseconds();
   }
   return total;
 }
@@ -302,7 +302,7 @@ void Work::perform() const {
   thread_local std::mt19937_64 random{std::random_device{}()};
   for (const auto& part : spec_.parts) {
     const auto cost = part.sample(random);
-    if (part.kind == WorkPart::Kind::sleep) {
+    if (part.kind == WorkPart::Kind::kSleep) {
       std::this_thread::sleep_for(cost);
     } else {
       consume_thread_cpu(cost);

@@ -29,22 +29,22 @@ namespace poolbench {
 
 // One part of a work spec: a sleep or a spin with its cost distribution.
 struct WorkPart {
-  enum class Kind { sleep, spin };
-  enum class Distribution { fixed, exponential };
+  enum class Kind { kSleep, kSpin };
+  enum class Distribution { kFixed, kExponential };
   struct Outlier {
     double probability;
     std::chrono::nanoseconds duration;
   };
 
-  Kind kind = Kind::sleep;
-  std::chrono::nanoseconds duration{0};  // the mean, for Distribution::exponential
-  Distribution distribution = Distribution::fixed;
+  Kind kind = Kind::kSleep;
+  std::chrono::nanoseconds duration{0};  // the mean, for Distribution::kExponential
+  Distribution distribution = Distribution::kFixed;
   std::vector<Outlier> outliers;
 
   std::string to_string() const;
   std::chrono::nanoseconds sample(std::mt19937_64& random) const;
   double mean_nanoseconds() const;  // outliers included
-  bool is_fixed() const { return distribution == Distribution::fixed && outliers.empty(); }
+  bool is_fixed() const { return distribution == Distribution::kFixed && outliers.empty(); }
 };
 
 struct WorkSpec {

@@ -31,7 +31,7 @@ Outcome frame(std::string_view stream, std::size_t max_line, poolbench::LineFram
     }
     const auto status = framer.feed(
         stream.substr(0, n), [&](std::string_view line) { outcome.lines.emplace_back(line); });
-    outcome.too_long = status == poolbench::LineFramer::Status::line_too_long;
+    outcome.too_long = status == poolbench::LineFramer::Status::kLineTooLong;
     stream.remove_prefix(n);
   }
   return outcome;
@@ -42,8 +42,8 @@ Outcome frame(std::string_view stream, std::size_t max_line, poolbench::LineFram
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
   const std::size_t max_line = 1 + data[0] % 64;
-  const auto delimiter = data[0] & 0x80 ? poolbench::LineFramer::Delimiter::lf
-                                        : poolbench::LineFramer::Delimiter::crlf;
+  const auto delimiter = data[0] & 0x80 ? poolbench::LineFramer::Delimiter::kLf
+                                        : poolbench::LineFramer::Delimiter::kCrlf;
   const unsigned seed = data[1] | 1u;
   const std::string_view stream(reinterpret_cast<const char*>(data) + 2, size - 2);
 
@@ -52,9 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (whole.lines != pieces.lines || whole.too_long != pieces.too_long) std::abort();
   for (const std::string& line : whole.lines) {
     if (line.size() > max_line) std::abort();
-    if (delimiter == poolbench::LineFramer::Delimiter::crlf && line.find("\r\n") != line.npos)
+    if (delimiter == poolbench::LineFramer::Delimiter::kCrlf && line.find("\r\n") != line.npos)
       std::abort();
-    if (delimiter == poolbench::LineFramer::Delimiter::lf && line.find('\n') != line.npos)
+    if (delimiter == poolbench::LineFramer::Delimiter::kLf && line.find('\n') != line.npos)
       std::abort();
   }
   return 0;

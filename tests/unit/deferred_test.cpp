@@ -158,7 +158,7 @@ TEST(DeferToThread, FailsAtOnceWithBusyWhenThePoolRefuses) {
     return 0;
   });
   EXPECT_EQ(seen, "busy");
-  pool.stop(ThreadPool::StopPolicy::discard_backlog);
+  pool.stop(ThreadPool::StopPolicy::kDiscardBacklog);
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ using Lines = std::vector<std::string>;
 
 struct Fed {
   Lines lines;
-  LineFramer::Status status = LineFramer::Status::ok;
+  LineFramer::Status status = LineFramer::Status::kOk;
 };
 
 Fed feed(LineFramer& framer, std::string_view data) {
@@ -36,7 +36,7 @@ TEST(LineFramer, ABareLfIsPartOfTheLine) {
 }
 
 TEST(LineFramer, LfModeEndsLinesAtABareLfAndDropsAnOptionalCr) {
-  LineFramer framer(LineFramer::kDefaultMaxLine, LineFramer::Delimiter::lf);
+  LineFramer framer(LineFramer::kDefaultMaxLine, LineFramer::Delimiter::kLf);
   EXPECT_EQ(feed(framer, "a\nb\r\n\n").lines, (Lines{"a", "b", ""}));
 }
 
@@ -72,18 +72,18 @@ TEST(LineFramer, MaxLengthWithTheDelimiterIsInclusive) {
   LineFramer framer(10);
   EXPECT_EQ(feed(framer, std::string(10, 'x') + "\r\n").lines.size(), 1u);
   LineFramer other(10);
-  EXPECT_EQ(feed(other, std::string(11, 'x') + "\r\n").status, LineFramer::Status::line_too_long);
+  EXPECT_EQ(feed(other, std::string(11, 'x') + "\r\n").status, LineFramer::Status::kLineTooLong);
 }
 
 TEST(LineFramer, WithoutTheDelimiterTheLimitIsMaxPlusDelimiterLength) {
   // Twisted: 16385 bytes without a delimiter may still become a 16384-byte line plus "\r".
   LineFramer framer;
-  EXPECT_EQ(feed(framer, std::string(16385, 'x')).status, LineFramer::Status::ok);
-  EXPECT_EQ(feed(framer, "x").status, LineFramer::Status::line_too_long);
+  EXPECT_EQ(feed(framer, std::string(16385, 'x')).status, LineFramer::Status::kOk);
+  EXPECT_EQ(feed(framer, "x").status, LineFramer::Status::kLineTooLong);
   LineFramer exact;
-  EXPECT_EQ(feed(exact, std::string(16384, 'x') + "\r").status, LineFramer::Status::ok);
+  EXPECT_EQ(feed(exact, std::string(16384, 'x') + "\r").status, LineFramer::Status::kOk);
   const auto fed = feed(exact, "\n");
-  EXPECT_EQ(fed.status, LineFramer::Status::ok);
+  EXPECT_EQ(fed.status, LineFramer::Status::kOk);
   ASSERT_EQ(fed.lines.size(), 1u);
   EXPECT_EQ(fed.lines[0].size(), 16384u);
 }
@@ -92,26 +92,26 @@ TEST(LineFramer, LinesBeforeAnOverlongOneAreDeliveredFirst) {
   LineFramer framer(8);
   const auto fed = feed(framer, "ok\r\n" + std::string(9, 'x') + "\r\nlater\r\n");
   EXPECT_EQ(fed.lines, (Lines{"ok"}));
-  EXPECT_EQ(fed.status, LineFramer::Status::line_too_long);
+  EXPECT_EQ(fed.status, LineFramer::Status::kLineTooLong);
 }
 
 TEST(LineFramer, LfStreamGetsClosedOnceTheBufferReachesTheLimit) {
   // In crlf mode, "\n"-terminated lines never end: the buffer grows to the limit.
   LineFramer framer(10);
-  EXPECT_EQ(feed(framer, "aaaa\nbbbb\n").status, LineFramer::Status::ok);
-  EXPECT_EQ(feed(framer, "cc").status, LineFramer::Status::line_too_long);
+  EXPECT_EQ(feed(framer, "aaaa\nbbbb\n").status, LineFramer::Status::kOk);
+  EXPECT_EQ(feed(framer, "cc").status, LineFramer::Status::kLineTooLong);
 }
 
 // Found by fuzz_line_framer: in lf mode a max-length line whose "\r\n" arrives split was
 // refused as too long, though the same bytes in one read were accepted.
 TEST(LineFramer, LfModeAMaxLengthLineWithItsCrLfSplitBetweenReadsIsAccepted) {
-  LineFramer framer(5, LineFramer::Delimiter::lf);
+  LineFramer framer(5, LineFramer::Delimiter::kLf);
   std::vector<std::string> lines;
   auto collect = [&](std::string_view line) { lines.emplace_back(line); };
-  EXPECT_EQ(framer.feed("abcde\r", collect), LineFramer::Status::ok);
-  EXPECT_EQ(framer.feed("\n", collect), LineFramer::Status::ok);
+  EXPECT_EQ(framer.feed("abcde\r", collect), LineFramer::Status::kOk);
+  EXPECT_EQ(framer.feed("\n", collect), LineFramer::Status::kOk);
   EXPECT_EQ(lines, std::vector<std::string>{"abcde"});
-  EXPECT_EQ(framer.feed("abcdef", collect), LineFramer::Status::line_too_long);
+  EXPECT_EQ(framer.feed("abcdef", collect), LineFramer::Status::kLineTooLong);
 }
 
 TEST(LineFramer, BinaryBytesPassThrough) {

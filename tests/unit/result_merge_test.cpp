@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "run_result.hpp"
 #include "histogram.hpp"
 #include "result.hpp"
+#include "run_result.hpp"
 #include "sample_run.hpp"
 
 namespace poolbench {

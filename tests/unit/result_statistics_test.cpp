@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "run_result.hpp"
 #include "histogram.hpp"
+#include "run_result.hpp"
 #include "sample_run.hpp"
 
 namespace poolbench {

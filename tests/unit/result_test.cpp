@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "documented_schema.hpp"
-#include "run_result.hpp"
 #include "histogram.hpp"
+#include "run_result.hpp"
 #include "sample_run.hpp"
 
 namespace poolbench {

@@ -34,8 +34,8 @@ Answers run(Mode mode, const Work& work, StageHistograms* stages, int n, std::si
 
 class EveryMode : public ::testing::TestWithParam<Mode> {};
 INSTANTIATE_TEST_SUITE_P(Stages, EveryMode,
-                         ::testing::Values(Mode::inline_work, Mode::call_in_thread,
-                                           Mode::defer_to_thread),
+                         ::testing::Values(Mode::kInline, Mode::kCallInThread,
+                                           Mode::kDeferToThread),
                          [](const auto& info) {
                            std::string name(to_string(info.param));
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -52,15 +52,15 @@ TEST_P(EveryMode, OneRecordPerRequestAndServiceHoldsTheWork) {
   }
   EXPECT_EQ(stages.count(), 20u);
   // Service: the 2 ms sleep (ns); the other stages are far shorter than the work in total.
-  EXPECT_GE(stages.histogram(Stage::service).min(), 1'900'000);
-  EXPECT_LT(stages.histogram(Stage::dispatch).value_at_percentile(50), 1'000'000);
-  EXPECT_EQ(stages.sum_ns(Stage::service) >= 20 * 1'900'000, true);
-  if (GetParam() == Mode::inline_work) {
-    EXPECT_EQ(stages.histogram(Stage::queue_wait).max(), 0);
-    EXPECT_EQ(stages.histogram(Stage::return_hop).max(), 0);
+  EXPECT_GE(stages.histogram(Stage::kService).min(), 1'900'000);
+  EXPECT_LT(stages.histogram(Stage::kDispatch).value_at_percentile(50), 1'000'000);
+  EXPECT_EQ(stages.sum_ns(Stage::kService) >= 20 * 1'900'000, true);
+  if (GetParam() == Mode::kInline) {
+    EXPECT_EQ(stages.histogram(Stage::kQueueWait).max(), 0);
+    EXPECT_EQ(stages.histogram(Stage::kReturnHop).max(), 0);
   } else {
     // 20 requests on 2 workers: the last ones wait for ~9 services in the backlog.
-    EXPECT_GE(stages.histogram(Stage::queue_wait).max(), 8 * 1'900'000);
+    EXPECT_GE(stages.histogram(Stage::kQueueWait).max(), 8 * 1'900'000);
   }
 }
 
@@ -81,7 +81,7 @@ TEST(Stages, RefusedRequestsAreNotRecorded) {
   // One worker, backlog of one: of 6 requests sent at once, 2 run (worker + backlog) and 4 get
   // err:busy without running.
   const Work work(WorkSpec::parse("sleep:20ms"), 0);
-  for (Mode mode : {Mode::call_in_thread, Mode::defer_to_thread}) {
+  for (Mode mode : {Mode::kCallInThread, Mode::kDeferToThread}) {
     StageHistograms stages;
     const Answers answers = run(mode, work, &stages, 6, 1, 1);
     EXPECT_EQ(answers.ok, 2) << to_string(mode);
@@ -91,10 +91,10 @@ TEST(Stages, RefusedRequestsAreNotRecorded) {
 }
 
 TEST(Stages, Names) {
-  EXPECT_EQ(to_string(Stage::dispatch), "dispatch");
-  EXPECT_EQ(to_string(Stage::queue_wait), "queue_wait");
-  EXPECT_EQ(to_string(Stage::service), "service");
-  EXPECT_EQ(to_string(Stage::return_hop), "return_hop");
+  EXPECT_EQ(to_string(Stage::kDispatch), "dispatch");
+  EXPECT_EQ(to_string(Stage::kQueueWait), "queue_wait");
+  EXPECT_EQ(to_string(Stage::kService), "service");
+  EXPECT_EQ(to_string(Stage::kReturnHop), "return_hop");
 }
 
 }  // namespace

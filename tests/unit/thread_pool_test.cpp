@@ -247,7 +247,7 @@ TEST(ThreadPool, StopCanDiscardTheBacklog) {
     std::this_thread::sleep_for(20ms);
     gate.open();
   });
-  EXPECT_EQ(pool.stop(ThreadPool::StopPolicy::discard_backlog), 5u);
+  EXPECT_EQ(pool.stop(ThreadPool::StopPolicy::kDiscardBacklog), 5u);
   opener.join();
   EXPECT_EQ(ran.load(), 0);
 }

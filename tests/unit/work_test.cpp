@@ -53,12 +53,12 @@ TEST(WorkSpec, RejectsTheSharedBadSpecsWithTheSharedMessages) {
 TEST(WorkSpec, KeepsThePartsInOrderWithTheirOwnOptions) {
   const auto spec = WorkSpec::parse("spin:2ms,p0.01=50ms+sleep:8ms,exp");
   ASSERT_EQ(spec.parts.size(), 2u);
-  EXPECT_EQ(spec.parts[0].kind, WorkPart::Kind::spin);
+  EXPECT_EQ(spec.parts[0].kind, WorkPart::Kind::kSpin);
   EXPECT_EQ(spec.parts[0].duration, 2ms);
   ASSERT_EQ(spec.parts[0].outliers.size(), 1u);
   EXPECT_EQ(spec.parts[0].outliers[0].duration, 50ms);
-  EXPECT_EQ(spec.parts[1].kind, WorkPart::Kind::sleep);
-  EXPECT_EQ(spec.parts[1].distribution, WorkPart::Distribution::exponential);
+  EXPECT_EQ(spec.parts[1].kind, WorkPart::Kind::kSleep);
+  EXPECT_EQ(spec.parts[1].distribution, WorkPart::Distribution::kExponential);
   EXPECT_TRUE(spec.parts[1].outliers.empty());
   EXPECT_FALSE(spec.is_fixed());
   EXPECT_TRUE(WorkSpec::parse("spin:2ms+sleep:8ms").is_fixed());
