@@ -307,17 +307,9 @@ std::string AdminServer::stats_json() const {
   return doc.dump();
 }
 
-std::string AdminServer::metrics_text() const {
-  const auto pool = sources_.pool.stats();
-  const auto& server = sources_.server.stats();
-  const auto reactor = sources_.reactor.stats();
-  MetricsWriter m;
-  m.family("poolbench_info", "gauge", "Server configuration, as labels (always 1).");
-  m.sample("poolbench_info", "mode=\"" + std::string(to_string(sources_.mode)) + "\"",
-           std::uint64_t{1});
-  m.family("poolbench_uptime_seconds", "gauge", "Seconds since the server started.");
-  m.sample("poolbench_uptime_seconds", "",
-           std::chrono::duration<double>(Clock::now() - sources_.started).count());
+namespace {
+
+void write_pool_metrics(MetricsWriter& m, const ThreadPool::Stats& pool) {
   m.single("poolbench_pool_size", "gauge", "Maximum worker threads (resizable).", pool.max_threads);
   m.single("poolbench_pool_threads", "gauge", "Live worker threads, idle and busy.", pool.threads);
   m.single("poolbench_pool_idle_threads", "gauge", "Idle worker threads.", pool.idle);
@@ -330,6 +322,10 @@ std::string AdminServer::metrics_text() const {
            pool.completed);
   m.single("poolbench_pool_rejected_total", "counter",
            "Tasks refused because the backlog was full (answered err:busy).", pool.rejected);
+}
+
+void write_server_metrics(MetricsWriter& m, const Server::Stats& server,
+                          const ThreadPool::Stats& pool, const Reactor::Stats& reactor) {
   m.single("poolbench_connections", "gauge", "Open client connections.", server.open_connections);
   m.single("poolbench_connections_accepted_total", "counter", "Client connections accepted.",
            server.accepted);
@@ -348,31 +344,49 @@ std::string AdminServer::metrics_text() const {
            "Calls handed to the reactor by other threads.", reactor.calls);
   m.single("poolbench_call_from_thread_wakeups_total", "counter",
            "Reactor wake-ups for those calls (coalesced).", reactor.wakeups);
-  write_process_metrics(m, own_usage());
-  if (sources_.stages != nullptr) {
-    const char* name = "poolbench_stage_duration_seconds";
-    m.family(name, "histogram",
-             "Time per request stage: dispatch, queue_wait, service, return_hop. Bucket counts "
-             "come from HDR bins (0.1% wide) whose highest value is <= le.");
-    for (Stage stage : kStages) {
-      const Histogram& h = sources_.stages->histogram(stage);
-      const std::string label = "stage=\"" + std::string(to_string(stage)) + "\"";
-      std::array<std::uint64_t, kBuckets.size()> cumulative{};
-      h.for_each_recorded([&](std::int64_t highest, std::int64_t count) {
-        for (std::size_t b = 0; b < kBuckets.size(); ++b) {
-          if (highest <= kBuckets[b].ns) cumulative[b] += static_cast<std::uint64_t>(count);
-        }
-      });
-      const std::string bucket = std::string(name) + "_bucket";
+}
+
+// Prometheus histograms from the HDR ones: each fixed bucket counts the HDR bins whose highest
+// value is at most its bound.
+void write_stage_metrics(MetricsWriter& m, const StageHistograms& stages) {
+  const char* name = "poolbench_stage_duration_seconds";
+  m.family(name, "histogram",
+           "Time per request stage: dispatch, queue_wait, service, return_hop. Bucket counts "
+           "come from HDR bins (0.1% wide) whose highest value is <= le.");
+  for (Stage stage : kStages) {
+    const Histogram& h = stages.histogram(stage);
+    const std::string label = "stage=\"" + std::string(to_string(stage)) + "\"";
+    std::array<std::uint64_t, kBuckets.size()> cumulative{};
+    h.for_each_recorded([&](std::int64_t highest, std::int64_t count) {
       for (std::size_t b = 0; b < kBuckets.size(); ++b) {
-        m.sample(bucket, label + ",le=\"" + kBuckets[b].le + "\"", cumulative[b]);
+        if (highest <= kBuckets[b].ns) cumulative[b] += static_cast<std::uint64_t>(count);
       }
-      m.sample(bucket, label + ",le=\"+Inf\"", static_cast<std::uint64_t>(h.total_count()));
-      m.sample(std::string(name) + "_sum", label,
-               static_cast<double>(sources_.stages->sum_ns(stage)) / 1e9);
-      m.sample(std::string(name) + "_count", label, static_cast<std::uint64_t>(h.total_count()));
+    });
+    const std::string bucket = std::string(name) + "_bucket";
+    for (std::size_t b = 0; b < kBuckets.size(); ++b) {
+      m.sample(bucket, label + ",le=\"" + kBuckets[b].le + "\"", cumulative[b]);
     }
+    m.sample(bucket, label + ",le=\"+Inf\"", static_cast<std::uint64_t>(h.total_count()));
+    m.sample(std::string(name) + "_sum", label, static_cast<double>(stages.sum_ns(stage)) / 1e9);
+    m.sample(std::string(name) + "_count", label, static_cast<std::uint64_t>(h.total_count()));
   }
+}
+
+}  // namespace
+
+std::string AdminServer::metrics_text() const {
+  const auto pool = sources_.pool.stats();
+  MetricsWriter m;
+  m.family("poolbench_info", "gauge", "Server configuration, as labels (always 1).");
+  m.sample("poolbench_info", "mode=\"" + std::string(to_string(sources_.mode)) + "\"",
+           std::uint64_t{1});
+  m.family("poolbench_uptime_seconds", "gauge", "Seconds since the server started.");
+  m.sample("poolbench_uptime_seconds", "",
+           std::chrono::duration<double>(Clock::now() - sources_.started).count());
+  write_pool_metrics(m, pool);
+  write_server_metrics(m, sources_.server.stats(), pool, sources_.reactor.stats());
+  write_process_metrics(m, own_usage());
+  if (sources_.stages != nullptr) write_stage_metrics(m, *sources_.stages);
   return m.take();
 }
 

@@ -117,6 +117,48 @@ std::optional<Error> parse_request_line(std::string_view line, Request& request)
   return std::nullopt;
 }
 
+// One header line (not the empty one that ends them) into `request.headers`.
+std::optional<Error> add_header(std::string_view text, Request& request) {
+  if (text.front() == ' ' || text.front() == '\t') {
+    return Error{400, "obsolete header line folding"};
+  }
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos) return Error{400, "header without ':'"};
+  const std::string_view name = text.substr(0, colon);
+  const std::string_view value = trim_ows(text.substr(colon + 1));
+  if (!is_token(name)) return Error{400, "malformed header name"};
+  if (!std::all_of(value.begin(), value.end(), is_field_char)) {
+    return Error{400, "control character in a header value"};
+  }
+  if (request.headers.size() == kMaxHeaders) return Error{431, "too many headers"};
+  request.headers.emplace_back(lower(name), std::string(value));
+  return std::nullopt;
+}
+
+// The body's length from every Content-Length header (0 without one); they must agree.
+std::optional<Error> read_content_length(const Request& request, std::size_t& content_length) {
+  bool seen_length = false;
+  for (const auto& [name, value] : request.headers) {
+    if (name != "content-length") continue;
+    std::size_t length = 0;
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), length);
+    if (value.empty() || error == std::errc::result_out_of_range) {
+      if (error == std::errc::result_out_of_range &&
+          std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return Error{413, "request body too large"};
+      }
+      return Error{400, "malformed Content-Length"};
+    }
+    if (error != std::errc() || end != value.data() + value.size()) {
+      return Error{400, "malformed Content-Length"};
+    }
+    if (seen_length && length != content_length) return Error{400, "conflicting Content-Length"};
+    seen_length = true;
+    content_length = length;
+  }
+  return std::nullopt;
+}
+
 ParseResult parse(std::string_view bytes) {
   Request request;
   // The request line: validated as soon as it is complete, so garbage is refused at once.
@@ -140,19 +182,7 @@ ParseResult parse(std::string_view bytes) {
     if (line->bad_cr) return Error{400, "stray CR in a header"};
     offset = line->next;
     if (line->text.empty()) break;  // end of the headers
-    if (line->text.front() == ' ' || line->text.front() == '\t') {
-      return Error{400, "obsolete header line folding"};
-    }
-    const auto colon = line->text.find(':');
-    if (colon == std::string_view::npos) return Error{400, "header without ':'"};
-    const std::string_view name = line->text.substr(0, colon);
-    const std::string_view value = trim_ows(line->text.substr(colon + 1));
-    if (!is_token(name)) return Error{400, "malformed header name"};
-    if (!std::all_of(value.begin(), value.end(), is_field_char)) {
-      return Error{400, "control character in a header value"};
-    }
-    if (request.headers.size() == kMaxHeaders) return Error{431, "too many headers"};
-    request.headers.emplace_back(lower(name), std::string(value));
+    if (auto error = add_header(line->text, request)) return *error;
   }
 
   if (request.version_minor == 1 && !request.header("host")) {
@@ -162,25 +192,7 @@ ParseResult parse(std::string_view bytes) {
     return Error{501, "Transfer-Encoding is not supported; send Content-Length"};
   }
   std::size_t content_length = 0;
-  bool seen_length = false;
-  for (const auto& [name, value] : request.headers) {
-    if (name != "content-length") continue;
-    std::size_t length = 0;
-    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), length);
-    if (value.empty() || error == std::errc::result_out_of_range) {
-      if (error == std::errc::result_out_of_range &&
-          std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        return Error{413, "request body too large"};
-      }
-      return Error{400, "malformed Content-Length"};
-    }
-    if (error != std::errc() || end != value.data() + value.size()) {
-      return Error{400, "malformed Content-Length"};
-    }
-    if (seen_length && length != content_length) return Error{400, "conflicting Content-Length"};
-    seen_length = true;
-    content_length = length;
-  }
+  if (auto error = read_content_length(request, content_length)) return *error;
   if (content_length > kMaxBody) return Error{413, "request body too large"};
   if (bytes.size() - offset < content_length) return Incomplete{};
   request.body = bytes.substr(offset, content_length);

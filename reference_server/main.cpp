@@ -3,31 +3,40 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "run_server.hpp"
 
-int main(int argc, char** argv) {
-  using namespace poolbench;
-  ServerConfig config;
+namespace {
+
+using poolbench::ServerConfig;
+
+// Flags that are parsed into their ServerConfig fields after CLI11 is done (grammar checks with
+// their own messages).
+struct TextFlags {
   std::string mode = "call-in-thread";
   std::string work = "sleep:1s";
   std::string drain_timeout = "10s";
   std::string idle_timeout = "0s";
   bool lf = false;
+};
 
-  CLI::App app{
-      "reference_server - a reactor + worker-pool TCP line server (the pattern of Twisted's\n"
-      "callInThread / deferToThread). Each line \"<line>\\r\\n\" is answered "
-      "\"ack:<line>\\r\\n\",\n"
-      "or \"err:<what>|<line>\\r\\n\" when its work fails or the backlog is full."};
-  app.get_formatter()->column_width(34);
+void add_listening_options(CLI::App& app, ServerConfig& config, TextFlags& text) {
   app.add_option("--port", config.port, "TCP port; 0 picks a free one (printed on stderr)")
       ->capture_default_str();
   app.add_option("--bind", config.bind_address, "address to listen on (IPv4 or IPv6)")
       ->capture_default_str();
   app.add_option("--port-file", config.port_file,
                  "write the port to this file once listening (for scripts)");
-  app.add_option("--mode", mode,
+  app.add_flag("--lf", text.lf,
+               "also end lines at a bare \\n (for nc/telnet users); default: \\r\\n only");
+  app.add_option("--drain-timeout", text.drain_timeout,
+                 "on SIGINT/SIGTERM, how long to wait for requests in flight to be answered")
+      ->capture_default_str();
+}
+
+void add_work_options(CLI::App& app, ServerConfig& config, TextFlags& text) {
+  app.add_option("--mode", text.mode,
                  "where the work runs: inline (on the reactor: blocks everyone), call-in-thread "
                  "(pool + call_from_thread), defer-to-thread (pool + Deferred); Twisted's "
                  "callInThread / deferToThread also accepted")
@@ -39,7 +48,7 @@ int main(int argc, char** argv) {
                  "bound on the pool's backlog; beyond it requests get err:busy (0: unbounded)")
       ->capture_default_str();
   app.add_option(
-         "--work", work,
+         "--work", text.work,
          "per-request work: none, or parts joined by + that run in turn: sleep:DUR "
          "(blocks without CPU, like I/O) or spin:DUR (uses DUR of the worker thread's own "
          "CPU time, however long that takes on a busy machine); each part optionally "
@@ -51,15 +60,31 @@ int main(int argc, char** argv) {
                  "fraction of requests whose work throws (answered err:injected failure|<line>)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_flag("--lf", lf,
-               "also end lines at a bare \\n (for nc/telnet users); default: \\r\\n only");
+}
+
+void add_limit_options(CLI::App& app, ServerConfig& config, TextFlags& text) {
   app.add_option("--max-line", config.max_line,
                  "longest line in bytes (Twisted's MAX_LENGTH); longer: err:line too long, close")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--drain-timeout", drain_timeout,
-                 "on SIGINT/SIGTERM, how long to wait for requests in flight to be answered")
+  app.add_option("--max-output", config.max_output,
+                 "bytes of replies buffered per connection before it stops reading that peer "
+                 "(resumes below half)")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--idle-timeout", text.idle_timeout,
+                 "close a connection with no complete line, no reply written and nothing in "
+                 "flight for this long (0s: never)")
+      ->capture_default_str();
+  app.add_option("--max-connections", config.max_connections,
+                 "open connections at most; beyond: err:too many connections, close (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--max-open-files", config.max_open_files,
+                 "set the descriptor limit (RLIMIT_NOFILE) to this (0: raise it to the hard limit)")
+      ->capture_default_str();
+}
+
+void add_admin_options(CLI::App& app, ServerConfig& config) {
   const std::string admin_group = "Admin endpoint";
   app.add_option_function<std::uint16_t>(
          "--admin-port", [&config](std::uint16_t port) { config.admin_port = port; },
@@ -74,27 +99,49 @@ int main(int argc, char** argv) {
       ->group(admin_group);
   app.add_flag("--stage-timing,!--no-stage-timing", config.stage_timing,
                "time every request's stages (dispatch, queue wait, service, return hop) into "
-               "histograms served by /stats and /metrics")
-      ->capture_default_str()
+               "histograms served by /stats and /metrics (default: on)")
       ->group(admin_group);
-  app.add_option("--max-output", config.max_output,
-                 "bytes of replies buffered per connection before it stops reading that peer "
-                 "(resumes below half)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--idle-timeout", idle_timeout,
-                 "close a connection with no complete line, no reply written and nothing in "
-                 "flight for this long (0s: never)")
-      ->capture_default_str();
-  app.add_option("--max-connections", config.max_connections,
-                 "open connections at most; beyond: err:too many connections, close (0: no limit)")
-      ->capture_default_str();
-  app.add_option("--max-open-files", config.max_open_files,
-                 "set the descriptor limit (RLIMIT_NOFILE) to this (0: raise it to the hard limit)")
-      ->capture_default_str();
+}
+
+// The text flags into `config`; false (said on stderr) if one is malformed.
+bool finish_config(ServerConfig& config, const TextFlags& text) {
+  try {
+    config.mode = poolbench::parse_mode(text.mode);
+    config.work = poolbench::WorkSpec::parse(text.work);
+    config.delimiter =
+        text.lf ? poolbench::LineFramer::Delimiter::kLf : poolbench::LineFramer::Delimiter::kCrlf;
+    config.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        poolbench::parse_duration(text.drain_timeout));
+    config.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        poolbench::parse_duration(text.idle_timeout));
+    return true;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "reference_server: %s\n", error.what());
+    return false;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ServerConfig config;
+  TextFlags text;
+  CLI::App app{
+      "reference_server - a reactor + worker-pool TCP line server (the pattern of Twisted's\n"
+      "callInThread / deferToThread). Each line \"<line>\\r\\n\" is answered "
+      "\"ack:<line>\\r\\n\",\n"
+      "or \"err:<what>|<line>\\r\\n\" when its work fails or the backlog is full."};
+  app.get_formatter()->column_width(34);
+  add_listening_options(app, config, text);
+  add_work_options(app, config, text);
+  add_limit_options(app, config, text);
+  add_admin_options(app, config);
   app.footer(
       "Shutdown: SIGINT or SIGTERM stops accepting and reading, answers every request in flight\n"
       "or queued, then exits 0 (a second signal closes at once).\n"
+      "Exit codes: 0 stopped by SIGINT/SIGTERM; 1 a runtime failure (e.g. the port is\n"
+      "taken); 2 a bad flag or work spec.\n"
+      "Threading rules, modes and what is kept from Twisted: reference_server/README.md.\n"
       "Example: reference_server --port 9090 --mode deferToThread --pool-size 4 --work sleep:1s "
       "--lf\n"
       "         then: nc 127.0.0.1 9090");
@@ -103,21 +150,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : 2;  // --help is not an error; every bad flag exits 2
   }
-
+  if (!finish_config(config, text)) return 2;
   try {
-    config.mode = parse_mode(mode);
-    config.work = WorkSpec::parse(work);
-    config.delimiter = lf ? LineFramer::Delimiter::kLf : LineFramer::Delimiter::kCrlf;
-    config.drain_timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(drain_timeout));
-    config.idle_timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(idle_timeout));
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "reference_server: %s\n", error.what());
-    return 2;
-  }
-  try {
-    return run_server(config);
+    return poolbench::run_server(config);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "reference_server: %s\n", error.what());
     return 1;
