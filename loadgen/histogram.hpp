@@ -1,6 +1,7 @@
 // HDR log-linear histogram, compatible with HdrHistogram 2.1.11 (Java, the reference): the same
 // bucket layout, the same percentile rule, the V2 compressed encoding ("HISTFAAA..." base64),
-// the .hgrm percentile distribution text and the .hlog interval log format, byte for byte.
+// the .hgrm percentile distribution text and the .hlog interval log format, byte for byte
+// (loadgen/README.md §5).
 //
 // Use: record() on the hot path, merge() per-thread histograms, read value_at_percentile(),
 // min(), max(), mean(); carry a histogram as text with encode_v2_base64() and

@@ -1,9 +1,9 @@
-// Deferred<T>: Twisted's Deferred, for values of one type T. A chain of (callback, errback)
-// steps; the result flows down the chain: a value goes to the next callback, an exception to
-// the next errback. A callback that throws switches to the errback path; an errback that
-// returns a value switches back (it recovered). Steps added after the Deferred fired run at
-// once. Firing twice throws AlreadyCalledError. A chain that ends in an error nobody handled
-// is reported on stderr when the last handle goes away ("Unhandled error in Deferred").
+// Deferred<T>: Twisted's Deferred, for values of one type T (reference_server/README.md §3, §7). A
+// chain of (callback, errback) steps; the result flows down the chain: a value goes to the next
+// callback, an exception to the next errback. A callback that throws switches to the errback path;
+// an errback that returns a value switches back (it recovered). Steps added after the Deferred
+// fired run at once. Firing twice throws AlreadyCalledError. A chain that ends in an error nobody
+// handled is reported on stderr when the last handle goes away ("Unhandled error in Deferred").
 //
 // Not provided (the server does not need them): callbacks returning a Deferred to chain,
 // cancellation, and changing the result type along the chain.

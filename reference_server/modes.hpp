@@ -1,4 +1,5 @@
-// The three ways of the seed article to run a request's blocking work, behind one interface:
+// The three ways to run a request's blocking work, as Twisted offers them (reference_server/
+// README.md §3, §7), behind one interface:
 //   inline           on the reactor thread: every connection waits while it runs (on purpose);
 //   call-in-thread   reactor.callInThread(handle) on the pool; the worker hands the reply back
 //                    with call_from_thread;

@@ -1,5 +1,6 @@
 // Reactor: the event loop. One asio::io_context, run by the thread that calls run() (the main
 // thread in reference_server), plus call_from_thread, the only way other threads reach it.
+// (reference_server/README.md §2 summarises the threading rules below for the whole server.)
 //
 // Threading rules (kept by every file in reference_server/):
 //   1. Only the reactor thread touches connections: sockets, buffers, per-connection state.

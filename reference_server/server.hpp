@@ -1,5 +1,5 @@
 // Server: the listening socket and its connections, all on the reactor thread (run_server.hpp
-// wires it to the rest and runs it).
+// wires it to the rest and runs it). Bounds and shutdown: reference_server/README.md §5.
 //
 // Threading: everything here runs on the reactor thread (rule 1 of reactor.hpp). Replies
 // arrive through Dispatcher's callback, which holds only a weak reference to its connection

@@ -1,4 +1,5 @@
-// Stage timing: where a request's time goes inside the server, per request, per stage.
+// Stage timing: where a request's time goes inside the server, per request, per stage
+// (reference_server/README.md §6).
 //
 //   dispatch     line read (the socket read that brought it: one clock read per read, shared
 //                by its lines, so pipelined lines include the dispatch of those before them)

@@ -1,5 +1,6 @@
 // ThreadPool: the worker pool behind the reactor, with the semantics of Twisted's reactor pool
-// (twisted.python.threadpool + twisted._threads, as read from their source):
+// (twisted.python.threadpool + twisted._threads, as read from their source; reference_server/
+// README.md §4, §7 compare the two):
 //
 //   - min 0, max N (default 10); no thread exists until work arrives;
 //   - a thread is created only when a task arrives, no worker is idle and the count is below max;

@@ -1,4 +1,4 @@
-// The "business logic" a request costs: the stand-in for the seed article's blocking MySQL call,
+// The "business logic" a request costs: the stand-in for a blocking database call (MySQL),
 // and for the CPU a real handler burns around it.
 //
 // Spec grammar (the --work flag; scripts/twisted_server.py reads the same grammar and gives the
