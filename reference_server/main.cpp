@@ -137,9 +137,10 @@ int main(int argc, char** argv) {
   add_limit_options(app, config, text);
   add_admin_options(app, config);
   app.footer(
-      "Shutdown: SIGINT or SIGTERM stops accepting and reading, answers every request in flight\n"
-      "or queued, then exits 0 (a second signal closes at once).\n"
-      "Exit codes: 0 stopped by SIGINT/SIGTERM; 1 a runtime failure (e.g. the port is\n"
+      "Shutdown: SIGINT, SIGTERM or SIGHUP stops accepting and reading, answers every request in\n"
+      "flight or queued, then exits 0 (a second signal closes at once). SIGPIPE is ignored: a\n"
+      "closed stderr loses messages, not requests.\n"
+      "Exit codes: 0 stopped by a signal; 1 a runtime failure (e.g. the port is\n"
       "taken); 2 a bad flag or work spec.\n"
       "Threading rules, modes and what is kept from Twisted: reference_server/README.md.\n"
       "Example: reference_server --port 9090 --mode deferToThread --pool-size 4 --work sleep:1s "

@@ -65,7 +65,7 @@ void announce(const ServerConfig& config, const Server& server, const AdminServe
   }
 }
 
-// The first SIGINT/SIGTERM drains the server, then calls done(drained); a second one closes
+// The first SIGINT/SIGTERM/SIGHUP drains the server, then calls done(drained); a second one closes
 // every connection at once, which ends the drain.
 void drain_on_signal(asio::signal_set& signals, Server& server,
                      std::function<void(bool drained)> done) {
@@ -89,6 +89,10 @@ void drain_on_signal(asio::signal_set& signals, Server& server,
 }  // namespace
 
 int run_server(const ServerConfig& config) {
+  // A closed stderr (a log reader that went away, `reference_server 2>&1 | head -1`) must not
+  // kill the server at its next message: the write fails with EPIPE instead, and the message is
+  // lost, not the requests in flight. Sockets never raise it (Asio sends with MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
   set_open_file_limit(config.max_open_files);
   const Work work(config.work, config.fail_rate);
   const auto started = Clock::now();
@@ -107,7 +111,9 @@ int run_server(const ServerConfig& config) {
 
   announce(config, server, admin ? &*admin : nullptr);
 
-  asio::signal_set signals(reactor.context(), SIGINT, SIGTERM);
+  // SIGHUP too: a closed terminal or a supervisor's hang-up drains like a stop, instead of
+  // killing the server with requests in flight.
+  asio::signal_set signals(reactor.context(), SIGINT, SIGTERM, SIGHUP);
   bool drained = true;
   drain_on_signal(signals, server, [&](bool all_answered) {
     drained = all_answered;

@@ -1,10 +1,14 @@
 // The real reference_server binary, on --port 0, over real TCP.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -106,12 +110,14 @@ TEST_P(EveryMode, AHalfClosedClientGetsItsRepliesThenEof) {
   EXPECT_TRUE(client.at_eof());
 }
 
-TEST_P(EveryMode, SigtermAnswersEveryRequestInFlightThenExitsZero) {
-  ServerProcess server({"--mode", GetParam(), "--pool-size", "2", "--work", "sleep:100ms"});
+// Four requests of 100 ms on a pool of 2, then `signal_number`: every one is answered, then EOF
+// and exit 0.
+void expect_signal_drains_then_exits_zero(const std::string& mode, int signal_number) {
+  ServerProcess server({"--mode", mode, "--pool-size", "2", "--work", "sleep:100ms"});
   LineClient client(server.port());
   client.send("1\r\n2\r\n3\r\n4\r\n");
   std::this_thread::sleep_for(30ms);  // the lines are read; two run, two wait in the backlog
-  server.process().send_signal(SIGTERM);
+  server.process().send_signal(signal_number);
   std::vector<std::string> replies;
   for (int i = 0; i < 4; ++i)
     replies.push_back(client.read_line());
@@ -121,6 +127,47 @@ TEST_P(EveryMode, SigtermAnswersEveryRequestInFlightThenExitsZero) {
   const auto status = server.process().wait_for(10s);
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(exit_code_of(*status), 0) << server.stderr_text();
+}
+
+TEST_P(EveryMode, SigtermAnswersEveryRequestInFlightThenExitsZero) {
+  expect_signal_drains_then_exits_zero(GetParam(), SIGTERM);
+}
+
+// A hang-up (closed terminal, a supervisor) drains too; before, it killed the server.
+TEST_P(EveryMode, SighupDrainsLikeSigterm) {
+  expect_signal_drains_then_exits_zero(GetParam(), SIGHUP);
+}
+
+// stderr is a pipe whose reader has gone (`reference_server 2>&1 | head -1`, a dead log shipper):
+// the drain message written on SIGTERM must not kill the server (SIGPIPE) with requests in flight.
+TEST(Server, AClosedStderrLosesMessagesNotRequests) {
+  const auto directory =
+      std::filesystem::temp_directory_path() / ("poolbench-stderr-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(directory);
+  const auto fifo = directory / "stderr";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Open for reading first (non-blocking), so the server's open for writing does not wait.
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // not the server's
+  ASSERT_GE(reader, 0);
+  ChildProcess child = ChildProcess::spawn(
+      {POOLBENCH_SERVER_BIN, "--port", "0", "--port-file", (directory / "port").string(), "--mode",
+       "call-in-thread", "--pool-size", "2", "--work", "sleep:100ms"},
+      {.stdout_path = {}, .stderr_path = fifo, .cpus = {}});
+  const std::uint16_t port = wait_for_port_file(child, directory / "port", 10s);
+  ::close(reader);  // the reader leaves: the next write to stderr gets EPIPE (and SIGPIPE)
+  LineClient client(port);
+  client.send("1\r\n2\r\n3\r\n4\r\n");
+  std::this_thread::sleep_for(30ms);
+  child.send_signal(SIGTERM);  // writes "draining ..." to the dead pipe
+  std::vector<std::string> replies;
+  for (int i = 0; i < 4; ++i)
+    replies.push_back(client.read_line());
+  std::sort(replies.begin(), replies.end());
+  EXPECT_EQ(replies, (std::vector<std::string>{"ack:1", "ack:2", "ack:3", "ack:4"}));
+  const auto status = child.wait_for(10s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(describe_wait_status(*status), describe_wait_status(0));
+  std::filesystem::remove_all(directory);
 }
 
 TEST(Server, AClientLeavingMidRequestBreaksNothing) {
