@@ -126,6 +126,8 @@ class WorkerSet {
   ~WorkerSet() { stop(); }
 
   void stop() {
+    if (stopped_) return;
+    stopped_ = true;
     for (auto& worker : workers_) {
       asio::post(worker->context(), [w = worker.get()] { w->finish(); });
     }
@@ -147,6 +149,7 @@ class WorkerSet {
 
  private:
   std::vector<std::unique_ptr<Worker>> workers_;
+  bool stopped_ = false;  // stop() runs once: explicitly, or on the way out
 };
 
 // Connects every worker's connections (concurrently); throws ConnectError unless all succeed.

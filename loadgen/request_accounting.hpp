@@ -106,7 +106,6 @@ class RequestAccounting {
   std::int64_t published_in_system() const {
     return in_system_published_.load(std::memory_order_relaxed);
   }
-  std::uint64_t requests_sent() const { return totals_.counts.requests_sent; }
 
   // The interval accumulators with index < `before`, removed from the books.
   std::vector<IntervalAccumulator> take_intervals(std::int64_t before);

@@ -26,10 +26,7 @@ namespace {
 
 using json = nlohmann::json;
 
-// Durations are seconds (doubles) in the document.
-double seconds(std::chrono::nanoseconds d) {
-  return std::chrono::duration<double>(d).count();
-}
+// Durations are seconds (doubles) in the document (seconds_of, run_result.hpp, and back).
 std::chrono::nanoseconds from_seconds(double s) {
   return std::chrono::nanoseconds(std::llround(s * 1e9));
 }
@@ -64,19 +61,19 @@ json config_json(const LoadSettings& s) {
       {"rate", s.rate},
       {"arrival", to_string(s.arrival)},
       {"seed", s.seed},
-      {"duration_s", seconds(s.duration)},
+      {"duration_s", seconds_of(s.duration)},
       {"requests", s.requests},
-      {"warmup_s", seconds(s.warmup)},
-      {"timeout_s", seconds(s.timeout)},
-      {"connect_timeout_s", seconds(s.connect_timeout)},
-      {"think_time_s", seconds(s.think_time)},
-      {"interval_s", seconds(s.interval)},
+      {"warmup_s", seconds_of(s.warmup)},
+      {"timeout_s", seconds_of(s.timeout)},
+      {"connect_timeout_s", seconds_of(s.connect_timeout)},
+      {"think_time_s", seconds_of(s.think_time)},
+      {"interval_s", seconds_of(s.interval)},
       {"protocol", to_string(s.protocol)},
       {"payload_size", s.payload_size},
       {"request", s.request},
       {"expect", s.expect},
       {"co_correction", s.expected_interval.count() > 0 ? "expected_interval" : "none"},
-      {"expected_interval_us", seconds(s.expected_interval) * 1e6},
+      {"expected_interval_us", seconds_of(s.expected_interval) * 1e6},
   };
 }
 

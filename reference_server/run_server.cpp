@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
@@ -66,7 +67,7 @@ void announce(const ServerConfig& config, const Server& server, const AdminServe
 }
 
 // The first SIGINT/SIGTERM/SIGHUP drains the server, then calls done(drained); a second one closes
-// every connection at once, which ends the drain.
+// every connection at once, which ends the drain, cut (done(false)).
 void drain_on_signal(asio::signal_set& signals, Server& server,
                      std::function<void(bool drained)> done) {
   signals.async_wait(
@@ -74,13 +75,16 @@ void drain_on_signal(asio::signal_set& signals, Server& server,
         if (error) return;
         std::fprintf(stderr, "reference_server: %s: draining %zu request(s) in flight\n",
                      sigabbrev_np(signal), server.stats().in_flight);
-        server.shutdown([&signals, done](bool all_answered) {
+        // Closing every connection empties the server as a finished drain would: remember why.
+        auto cut = std::make_shared<bool>(false);
+        server.shutdown([&signals, done, cut](bool all_answered) {
           signals.cancel();
-          done(all_answered);
+          done(all_answered && !*cut);
         });
-        signals.async_wait([&server](std::error_code second_error, int) {
+        signals.async_wait([&server, cut](std::error_code second_error, int) {
           if (second_error) return;
           std::fprintf(stderr, "reference_server: second signal: closing every connection now\n");
+          *cut = true;
           server.close_all();
         });
       });

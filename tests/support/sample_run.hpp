@@ -8,13 +8,13 @@
 #include <random>
 #include <vector>
 
-#include "run_result.hpp"
 #include "histogram.hpp"
+#include "run_result.hpp"
 
 namespace poolbench::testing {
 
 inline Histogram histogram_of(const std::vector<std::int64_t>& values) {
-  Histogram h(1, kHistogramHighestUs, 3);
+  Histogram h = make_latency_histogram();
   for (auto v : values)
     h.record(v);
   return h;

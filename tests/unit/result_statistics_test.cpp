@@ -21,7 +21,7 @@ using json = nlohmann::json;
 using testing::histogram_of;
 
 TEST(HistogramSummary, AnEmptyHistogramSummarisesAsZeros) {
-  const json summary = histogram_summary(Histogram(1, kHistogramHighestUs, 3));
+  const json summary = histogram_summary(make_latency_histogram());
   EXPECT_EQ(summary["count"], 0);
   EXPECT_EQ(summary["min"], 0);
   EXPECT_EQ(summary["max"], 0);
