@@ -17,11 +17,19 @@ Arrival parse_arrival(std::string_view text) {
                               "' (expected uniform or poisson)");
 }
 
-std::uint64_t SplitMix64::next() {
-  std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+namespace {
+
+// SplitMix64's output function: a bijection that scatters nearby inputs far apart.
+std::uint64_t scramble(std::uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
+}
+
+}  // namespace
+
+std::uint64_t SplitMix64::next() {
+  return scramble(state_ += 0x9E3779B97F4A7C15ULL);
 }
 
 double SplitMix64::next_unit() {
@@ -34,8 +42,11 @@ ArrivalPlan::ArrivalPlan(Arrival arrival, double rate, int index, int count, std
       k_(static_cast<std::uint64_t>(index)),
       stride_(static_cast<std::uint64_t>(count)),
       poisson_ns_(0),
-      // Each thread its own stream: mix the index into the seed (SplitMix64 decorrelates them).
-      rng_(seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(index) + 1) {
+      // Each seed and thread its own stream. The state must be scrambled, not just offset:
+      // SplitMix64's state advances by a constant, so seed * constant + index would make seed
+      // s + 1 replay seed s's stream one draw later (the search's trials, seeded s, s + 1, ...,
+      // would not be independent).
+      rng_(scramble(scramble(seed) + static_cast<std::uint64_t>(index) + 1)) {
   if (!(rate > 0) || count < 1 || index < 0 || index >= count) {
     throw std::invalid_argument("ArrivalPlan: rate must be > 0 and 0 <= index < count");
   }

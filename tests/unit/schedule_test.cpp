@@ -123,6 +123,32 @@ TEST(PoissonPlan, TheSeedMakesItReproducible) {
   EXPECT_TRUE(differs_by_thread);
 }
 
+// Seeds s and s + 1 must not share a stream shifted by one draw (they did when the seed only
+// offset SplitMix64's state, which advances by a constant): the search seeds its trials s, s + 1,
+// ... and needs them independent.
+TEST(PoissonPlan, NeighbouringSeedsAreNotTheSameStreamShifted) {
+  constexpr int kDraws = 200;
+  auto gaps_of = [](std::uint64_t seed) {
+    ArrivalPlan plan(Arrival::kPoisson, 100, 0, 1, seed);
+    std::vector<std::int64_t> gaps;
+    std::int64_t last = 0;
+    for (int i = 0; i < kDraws + 1; ++i) {
+      const std::int64_t t = plan.next().count();
+      gaps.push_back(t - last);
+      last = t;
+    }
+    return gaps;
+  };
+  const auto first = gaps_of(1);
+  const auto second = gaps_of(2);
+  for (int shift = -2; shift <= 2; ++shift) {
+    int equal = 0;
+    for (int i = 2; i < kDraws - 2; ++i)
+      equal += first[i] == second[i + shift];
+    EXPECT_LT(equal, 3) << "seed 2 replays seed 1 shifted by " << shift;
+  }
+}
+
 TEST(UniformPlan, SkippingCountsExactlyWhatNextWouldHaveYielded) {
   // An awkward rate and thread share, so the rounding next() uses is exercised at every bound.
   for (const nanoseconds bound : {nanoseconds(0), nanoseconds(1), nanoseconds(999'999'999),
