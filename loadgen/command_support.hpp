@@ -14,6 +14,10 @@
 namespace poolbench::cli {
 
 inline constexpr int kExitUsage = 2;
+// `loadgen run --fail-on`: the run could not be judged (invalid), or a threshold failed (the
+// code k6 users know).
+inline constexpr int kExitInvalidMeasurement = 3;
+inline constexpr int kExitThresholdFailed = 99;
 
 // SIGINT and SIGTERM set the stop flag (the load ends early and says so); SIGPIPE is ignored.
 void install_stop_handlers();

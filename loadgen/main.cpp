@@ -22,6 +22,8 @@
 #include "result.hpp"
 #include "result_merge.hpp"
 #include "result_summary.hpp"
+#include "search_command.hpp"
+#include "slo.hpp"
 #include "sweep_command.hpp"
 
 namespace {
@@ -54,6 +56,8 @@ struct RunCommand {
   std::string hgrm_path;
   std::string hlog_path;
   std::string admin;  // the server's admin endpoint, sampled each interval
+  std::string fail_on;
+  std::vector<poolbench::Threshold> thresholds;  // --fail-on, parsed
   bool quiet = false;
 };
 
@@ -95,16 +99,29 @@ void add_run_command(CLI::App& parent, RunCommand& run) {
                    "busy threads, stage percentiles)")
       ->type_name("URL")
       ->group(output);
+  run.app
+      ->add_option("--fail-on", run.fail_on,
+                   "Thresholds the finished run must meet, comma-separated: pNN<=DURATION "
+                   "(response time), errors<=RATE ((errors + timeouts) / scheduled, e.g. "
+                   "0.1%), achieved>=RATIO (achieved / offered rate). Outcomes go in the JSON "
+                   "(\"thresholds\") and the summary; see EXIT STATUS")
+      ->type_name("LIST")
+      ->group(output);
   run.app->footer(
       "EXIT STATUS\n"
-      "  0    the run completed (see \"valid\" and \"reasons\" in the summary/JSON)\n"
+      "  0    the run completed (see \"valid\" and \"reasons\" in the summary/JSON), and\n"
+      "       met every --fail-on threshold\n"
       "  1    the server went away mid-run (the partial result is still written)\n"
       "  2    bad flags, or nothing reachable at --target within --connect-timeout\n"
+      "  3    with --fail-on: the measurement itself is invalid (its self-checks failed), so\n"
+      "       the thresholds were not judged\n"
+      "  99   with --fail-on: a threshold failed (the thresholds say which)\n"
       "  130  interrupted by SIGINT (what was measured is written)\n\n"
       "EXAMPLES\n"
       "  loadgen run --target 127.0.0.1:9090 -c 16 -d 1 --duration 10s --json run.json\n"
       "  loadgen run --target 127.0.0.1:9090 --rate 1000 --arrival poisson --hgrm run.hgrm\n"
       "  loadgen run --target 127.0.0.1:9090 --duration 60s --interval 1s --hlog run.hlog\n"
+      "  loadgen run --target 127.0.0.1:9090 --rate 500 --fail-on 'p99<=20ms,errors<=0.1%'\n"
       "  loadgen run --target 127.0.0.1:6379 --protocol raw --request PING --expect +PONG "
       "-c 50 -d 16");
 }
@@ -137,6 +154,20 @@ void open_sampler(const std::string& admin, std::optional<poolbench::AdminSample
   poolbench::fetch_server_stats(url);
   sampler.emplace(url);
   sampler->sample(0, "start");
+}
+
+// --fail-on: the outcomes go in the document; the exit code says whether the run met them (99)
+// or could not be judged because the measurement is invalid (3). A run that ended early keeps
+// its own code.
+int judge_thresholds(const std::vector<poolbench::Threshold>& thresholds,
+                     const poolbench::RunResult& result, json& doc, int code) {
+  json judged = poolbench::thresholds_to_json(poolbench::evaluate_thresholds(thresholds, result));
+  judged["judged"] = result.valid;
+  const bool passed = judged["passed"].get<bool>();
+  doc["thresholds"] = std::move(judged);
+  if (code != 0) return code;
+  if (!result.valid) return kExitInvalidMeasurement;
+  return passed ? 0 : kExitThresholdFailed;
 }
 
 int run_command(RunCommand& run) {
@@ -173,6 +204,7 @@ int run_command(RunCommand& run) {
   json doc = poolbench::to_json(result);
   if (sampler) doc["server_stats"] = sampler->finish(result);
   int code = poolbench::exit_code_for(result);
+  if (!run.thresholds.empty()) code = judge_thresholds(run.thresholds, result, doc, code);
   if (result.end == poolbench::RunEnd::kInterrupted) code = stopped_exit_code();
   if (result.end == poolbench::RunEnd::kConnectionsLost) {
     std::cerr << "loadgen: the server closed every connection; the result is partial\n";
@@ -257,6 +289,8 @@ int main(int argc, char** argv) {
   add_merge_command(app, merge);
   SweepCommand sweep;
   add_sweep_command(app, sweep);
+  SearchCommand search;
+  add_search_command(app, search);
 
   const std::vector<std::string> args(argv, argv + argc);
   try {
@@ -266,9 +300,17 @@ int main(int argc, char** argv) {
       check_writable(run.json_path, "--json");
       check_writable(run.hgrm_path, "--hgrm");
       check_writable(run.hlog_path, "--hlog");
+      if (!run.fail_on.empty()) {
+        try {
+          run.thresholds = poolbench::parse_thresholds(run.fail_on);
+        } catch (const std::invalid_argument& e) {
+          throw CLI::ValidationError("--fail-on", e.what());
+        }
+      }
     }
     if (merge.app->parsed()) check_writable(merge.json_path, "--json");
     if (sweep.app->parsed()) finish_sweep_command(sweep, args);
+    if (search.app->parsed()) finish_search_command(search, args);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : kExitUsage;
@@ -276,5 +318,6 @@ int main(int argc, char** argv) {
   if (run.app->parsed()) return run_command(run);
   if (merge.app->parsed()) return merge_command(merge);
   if (sweep.app->parsed()) return sweep_command(sweep);
+  if (search.app->parsed()) return search_command(search);
   return kExitUsage;
 }

@@ -1,6 +1,7 @@
 #include "point_runner.hpp"
 
 #include <algorithm>
+#include <thread>
 
 #include "process.hpp"
 #include "reference_server/process_usage.hpp"
@@ -40,6 +41,17 @@ std::optional<ProcessUsage> usage_from_stats(const json& stats) {
   usage.threads = process.value("threads", 0);
   usage.cpus = process.value("cpus", std::vector<int>{});
   return usage;
+}
+
+// The server's record goes in the run document, or in the entry when there is no run (a
+// search where no rate passed).
+void attach_server(json& entry, json run, json server) {
+  if (!run.is_object()) {
+    entry["server"] = std::move(server);
+    return;
+  }
+  run["server"] = std::move(server);
+  entry["result"] = std::move(run);
 }
 
 json new_entry(const SweepPoint& point) {
@@ -85,8 +97,7 @@ json PointRunner::run_started(const SweepPoint& point, LoadSettings load,
     const pid_t pid = process->pid();
     json run = measure(entry, load, admin, [pid] { return usage_of(pid); });
     record_exit(server, process->stop(settings_.server_stop_grace));
-    run["server"] = std::move(server);
-    entry["result"] = std::move(run);
+    attach_server(entry, std::move(run), std::move(server));
   } catch (const std::exception& failure) {
     entry["status"] = "failed";
     entry["reason"] = (process && !process->running() ? "server did not start: " : "") +
@@ -112,8 +123,7 @@ json PointRunner::run_resized(const SweepPoint& point, const LoadSettings& load)
         return std::optional<ProcessUsage>();  // a missed sample: the span uses the others
       }
     });
-    run["server"] = std::move(server);
-    entry["result"] = std::move(run);
+    attach_server(entry, std::move(run), std::move(server));
   } catch (const std::exception& failure) {
     entry["status"] = "failed";
     entry["reason"] = failure.what();
@@ -122,14 +132,47 @@ json PointRunner::run_resized(const SweepPoint& point, const LoadSettings& load)
   return entry;
 }
 
-// Runs the load (sampling the server's /stats at `admin`, if given, as `loadgen run --admin`
-// does, and the server's and our CPU and context switches), marks `entry` interrupted or
-// failed as the run ended, and returns the run document.
 json PointRunner::measure(json& entry, const LoadSettings& load,
                           const std::optional<AdminUrl>& admin,
                           UsageRecorder::Source server_usage) const {
+  if (settings_.search && search_hooks_) return search(entry, load, admin, server_usage);
+  return measure_once(entry, load, admin, server_usage);
+}
+
+// The point's search: every trial is one measure_once against the same server. A search that
+// ends with the target gone marks the point failed.
+json PointRunner::search(json& entry, const LoadSettings& load,
+                         const std::optional<AdminUrl>& admin,
+                         const UsageRecorder::Source& server_usage) const {
+  if (running_) std::this_thread::sleep_for(settings_.cool_down);
+  SearchSettings search = *settings_.search;
+  if (start_rate_ > 0)
+    search.start_rate = std::clamp(start_rate_, search.min_rate, search.max_rate);
+  const TrialRunner run_trial = [&](const LoadSettings& trial_load) {
+    TrialRun trial;
+    json ignored = new_entry({});
+    trial.document = measure_once(ignored, trial_load, admin, server_usage, &trial.result);
+    return trial;
+  };
+  SearchResult found = run_search(load, search, run_trial, *search_hooks_);
+  if (found.outcome == SearchOutcome::kInterrupted) entry["status"] = "interrupted";
+  if (found.outcome == SearchOutcome::kTargetFailed) {
+    entry["status"] = "failed";
+    entry["reason"] = found.document["message"];
+  }
+  entry["search"] = std::move(found.document);
+  return found.best_passing_run;
+}
+
+// Runs the load (sampling the server's /stats at `admin`, if given, as `loadgen run --admin`
+// does, and the server's and our CPU and context switches), marks `entry` interrupted or
+// failed as the run ended, and returns the run document (and the result, if asked).
+json PointRunner::measure_once(json& entry, const LoadSettings& load,
+                               const std::optional<AdminUrl>& admin,
+                               const UsageRecorder::Source& server_usage,
+                               RunResult* result_out) const {
   std::optional<AdminSampler> sampler;
-  UsageRecorder usage(std::move(server_usage));
+  UsageRecorder usage(server_usage);
   RunHooks hooks = hooks_;
   if (admin) {
     sampler.emplace(*admin);
@@ -151,6 +194,7 @@ json PointRunner::measure(json& entry, const LoadSettings& load,
     entry["status"] = "failed";
     entry["reason"] = "the server closed every connection mid-run";
   }
+  if (result_out) *result_out = result;
   return run;
 }
 

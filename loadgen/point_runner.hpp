@@ -29,6 +29,11 @@ class PointRunner {
   // the sweep's work spec for this run (a started server's {work}; empty: the sweep's).
   nlohmann::json run(const SweepPoint& point, const LoadSettings& load,
                      const std::string& work = {}) const;
+  // With SweepSettings::search: instead of one run, the point's SLO capacity search starting at
+  // `start_rate`. The entry's "search" holds the whole search document and "result" the run at
+  // the highest passing rate (null if none passed).
+  void enable_search(const SearchHooks& hooks) { search_hooks_ = &hooks; }
+  void set_start_rate(double rate) { start_rate_ = rate; }
 
   // Whether run() can give the server another work spec: it starts the servers and their
   // command takes {work}.
@@ -41,12 +46,21 @@ class PointRunner {
   nlohmann::json measure(nlohmann::json& entry, const LoadSettings& load,
                          const std::optional<AdminUrl>& admin,
                          UsageRecorder::Source server_usage) const;
+  nlohmann::json measure_once(nlohmann::json& entry, const LoadSettings& load,
+                              const std::optional<AdminUrl>& admin,
+                              const UsageRecorder::Source& server_usage,
+                              RunResult* result = nullptr) const;
+  nlohmann::json search(nlohmann::json& entry, const LoadSettings& load,
+                        const std::optional<AdminUrl>& admin,
+                        const UsageRecorder::Source& server_usage) const;
 
   const SweepSettings& settings_;
   const std::vector<std::string>& command_;
   const std::string& host_;
   const std::optional<AdminUrl>& running_;
   const RunHooks& hooks_;
+  const SearchHooks* search_hooks_ = nullptr;
+  double start_rate_ = 0;
 };
 
 }  // namespace poolbench

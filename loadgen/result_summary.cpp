@@ -96,12 +96,30 @@ void print_checks(std::ostream& out, const json& run) {
   out << "\n";
 }
 
+// --fail-on's outcomes, one line each.
+void print_thresholds(std::ostream& out, const json& judged) {
+  out << "  thresholds: "
+      << (!judged.at("judged").get<bool>()  ? "not judged (the run is invalid)"
+          : judged.at("passed").get<bool>() ? "all met"
+                                            : "FAILED")
+      << "\n";
+  for (const json& threshold : judged.at("thresholds")) {
+    const bool latency = threshold.contains("value_us");
+    out << "    " << (threshold.at("passed").get<bool>() ? "ok    " : "FAIL  ")
+        << threshold.at("threshold").get<std::string>() << "  (measured "
+        << (latency ? format_fixed(threshold.at("value_us").get<double>() / 1000.0, 3) + " ms"
+                    : format_fixed(threshold.at("value").get<double>(), 4))
+        << ")\n";
+  }
+}
+
 }  // namespace
 
 void print_summary(std::ostream& out, const json& run) {
   print_load_and_requests(out, run);
   print_latency_table(out, run);
   print_checks(out, run);
+  if (run.contains("thresholds")) print_thresholds(out, run.at("thresholds"));
 }
 
 }  // namespace poolbench

@@ -134,8 +134,12 @@ SweepPlan plan_sweep(SweepSettings& settings) {
   }
   settings.load.validate();
   plan.host = parse_target(settings.load.target).host;
+  const int smallest_pool =
+      *std::min_element(settings.pool_sizes.begin(), settings.pool_sizes.end());
   for (const auto& mode : settings.modes) {
     for (int pool : settings.pool_sizes) {
+      // A search costs minutes; inline mode's pool does no work, so one size says it all.
+      if (settings.search && mode == "inline" && pool != smallest_pool) continue;
       plan.grid.push_back({mode, pool, mode + "-pool" + std::to_string(pool)});
     }
   }
@@ -184,11 +188,33 @@ void prepare_output_dir(const std::filesystem::path& dir) {
   }
 }
 
+// A searched point: the whole search in <name>.search.json, its outcome and capacity in the
+// entry (sweep.json stays readable).
+void keep_search(json& entry, const SweepPoint& point, const std::filesystem::path& out_dir) {
+  const json document = std::move(entry["search"]);
+  json summary = {{"file", point.name + ".search.json"},
+                  {"outcome", document["outcome"]},
+                  {"message", document["message"]},
+                  {"capacity", document["capacity"]},
+                  {"best_achieved_rps", document["best_achieved_rps"]},
+                  {"probes", document["cost"]["probes"]},
+                  {"wall_s", document["cost"]["wall_s"]}};
+  try {
+    write_json_atomically(out_dir / (point.name + ".search.json"), document);
+  } catch (const std::exception& failure) {
+    entry["status"] = "failed";
+    entry["reason"] = failure.what();
+    summary["file"] = nullptr;
+  }
+  entry["search"] = std::move(summary);
+}
+
 // Runs one grid point, puts the model's prediction beside its result and writes its JSON. The
 // sweep.json entry of the point.
 json run_point(const PointRunner& runner, const SweepPoint& point, const SweepSettings& settings,
                const RequestCosts& costs) {
   json entry = runner.run(point, settings.load);
+  if (entry.contains("search")) keep_search(entry, point, settings.out_dir);
   if (!entry["result"].is_object()) return entry;
   json& run = entry["result"];
   const ServerShape shape{point.mode, point.pool_size, server_cpu_count(run, settings),
@@ -204,6 +230,16 @@ json run_point(const PointRunner& runner, const SweepPoint& point, const SweepSe
     entry["reason"] = failure.what();
   }
   return entry;
+}
+
+// A search starts at the capacity the mode's previous point found (pools grow along the grid,
+// and capacity with them); 0: the search's own start rate.
+double start_rate_for(const SweepPoint& point, const json& points) {
+  if (points.empty()) return 0;
+  const json& previous = points.back();
+  if (previous["mode"] != point.mode || !previous.contains("search")) return 0;
+  const json& low = previous["search"]["capacity"]["low_rps"];
+  return low.is_number() ? low.get<double>() : 0;
 }
 
 // Puts a running server's pool back as the sweep found it: the size restored, or null.
@@ -242,7 +278,10 @@ json sweep_config(const SweepSettings& settings, const SweepPlan& plan, json res
           {"target_host", plan.host},
           {"server_cpus", cpu_list_or_null(settings.server_cpus)},
           {"generator_cpus", cpu_list_or_null(settings.generator_cpus)},
-          {"serialized_cpu", settings.serialized_cpu}};
+          {"serialized_cpu", settings.serialized_cpu},
+          {"search", settings.search ? json{{"slo", settings.search->slo.to_json()},
+                                            {"criteria", settings.search->to_json()}}
+                                     : json(nullptr)}};
 }
 
 }  // namespace
@@ -254,7 +293,7 @@ SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) 
   place_on_cpus(settings);
 
   SweepOutcome outcome;
-  const PointRunner runner{settings, plan.command, plan.host, plan.running, hooks.run};
+  PointRunner runner{settings, plan.command, plan.host, plan.running, hooks.run};
   json calibration = nullptr;
   if (settings.calibrate && !WorkSpec::parse(settings.work).parts.empty()) {
     calibration = calibrate(runner, settings);
@@ -264,9 +303,11 @@ SweepOutcome run_sweep(const SweepSettings& requested, const SweepHooks& hooks) 
   const RequestCosts costs = request_costs(settings.work, calibration);
 
   json points = json::array();
+  if (settings.search) runner.enable_search(hooks.search);
   for (std::size_t index = 0; index < plan.grid.size() && !outcome.interrupted; ++index) {
     const SweepPoint& point = plan.grid[index];
     if (hooks.on_point_start) hooks.on_point_start(point, index, plan.grid.size());
+    runner.set_start_rate(start_rate_for(point, points));
     json entry = run_point(runner, point, settings, costs);
     if (entry["status"] == "failed") ++outcome.failed_points;
     if (entry["status"] == "interrupted") outcome.interrupted = true;

@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine.hpp"
+#include "search.hpp"
 
 namespace poolbench {
 
@@ -73,6 +74,14 @@ struct SweepSettings {
   // size it found back at the end. The load goes to load.target. server_command is unused.
   std::string running_server_admin;
   std::vector<std::string> argv;  // the exact command line, for the record
+  // Instead of one run per point, search each point's SLO capacity (search.hpp): the point's
+  // result is then the run at the highest passing rate, its search <name>.search.json. Inline
+  // mode is searched at the smallest pool size only (its pool does no work). Each point after a
+  // mode's first starts at the previous point's capacity.
+  std::optional<SearchSettings> search;
+  // --running: a pause before each point after the resize, so that the previous point's
+  // backlog is gone; each trial's warm-up re-warms the server.
+  std::chrono::milliseconds cool_down{1'000};
 };
 
 // The project's own server next to this loadgen binary, with every placeholder.
@@ -94,7 +103,8 @@ struct SweepHooks {
   std::function<void(const SweepPoint&, const nlohmann::json& point)> on_point_done;
   // After the calibration run, with sweep.json's "calibration" object.
   std::function<void(const nlohmann::json& calibration)> on_calibrated;
-  RunHooks run;  // per-interval status and the stop flag, passed to every point's run_load
+  SearchHooks search;  // with SweepSettings::search: progress per trial
+  RunHooks run;        // per-interval status and the stop flag, passed to every point's run_load
 };
 
 struct SweepOutcome {

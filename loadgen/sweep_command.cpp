@@ -209,6 +209,20 @@ void add_cpu_options(CLI::App& app, SweepCommand& sweep) {
       ->group(cpus);
 }
 
+// --search and the search's own flags (search_command.hpp), shared with `loadgen search`.
+void add_search_grid_options(CLI::App& app, SweepCommand& sweep) {
+  app.add_flag("--search", sweep.search,
+               "At every point, search the highest rate that meets --slo (as 'loadgen search' "
+               "does) instead of one run: the capacity curve per mode. Inline mode is searched "
+               "at the smallest pool size only (its pool does no work)")
+      ->group("Search");
+  add_search_options(app, sweep.search_options, false);
+  app.add_option("--cool-down", sweep.cool_down,
+                 "With --running and --search: pause after each resize before the search")
+      ->capture_default_str()
+      ->group("Search");
+}
+
 }  // namespace
 
 void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
@@ -237,6 +251,7 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
   add_load_options(*sweep.app, sweep.settings.load);
   add_grid_options(*sweep.app, sweep);
   add_cpu_options(*sweep.app, sweep);
+  add_search_grid_options(*sweep.app, sweep);
   sweep.app->add_option("--out", sweep.out, "Output directory (created)")
       ->capture_default_str()
       ->group("Output");
@@ -255,7 +270,9 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
       "  loadgen sweep --running http://127.0.0.1:9091 --target 127.0.0.1:9090 \\\n"
       "      --pool-sizes 1,4,16 --out results/resized\n"
       "  loadgen sweep -c 64 --modes call-in-thread --work spin:2ms+sleep:8ms \\\n"
-      "      --loadgen-cpus 0 --server-cpus 1 --out results/knee   # knee at P* = 1*10/2 = 5");
+      "      --loadgen-cpus 0 --server-cpus 1 --out results/knee   # knee at P* = 1*10/2 = 5\n"
+      "  loadgen sweep --search --slo 'p99<=50ms' -c 64 -d 4 --modes call-in-thread \\\n"
+      "      --pool-sizes 1,2,4,8 --work sleep:10ms --out results/capacity");
 }
 
 int sweep_command(SweepCommand& sweep) {
@@ -274,7 +291,16 @@ int sweep_command(SweepCommand& sweep) {
   sweep.settings.out_dir = sweep.out;
   sweep.settings.calibrate = !sweep.no_calibrate;
   StatusLine status(sweep.quiet);
-  const SweepHooks hooks = progress_hooks(status);
+  SweepHooks hooks = progress_hooks(status);
+  hooks.search = search_progress_hooks(sweep.quiet, "    ");
+  const auto trial_done = hooks.search.on_trial_done;
+  if (trial_done) {
+    hooks.search.on_trial_done = [&status, trial_done](const json& trial, double rate,
+                                                       const json& capacity) {
+      status.finish();
+      trial_done(trial, rate, capacity);
+    };
+  }
   SweepOutcome outcome;
   try {
     outcome = run_sweep(sweep.settings, hooks);
@@ -289,6 +315,19 @@ int sweep_command(SweepCommand& sweep) {
 }
 
 void finish_sweep_command(SweepCommand& sweep, const std::vector<std::string>& argv) {
+  if (sweep.search) {
+    if (sweep.search_options.slo.empty()) {
+      throw CLI::ValidationError("--search", "needs --slo, e.g. --slo 'p99<=50ms'");
+    }
+    if (sweep.app->count("--rate") > 0) {
+      throw CLI::ValidationError("--rate", "--search chooses the rate: use --start-rate");
+    }
+    if (sweep.app->count("--arrival") == 0) sweep.settings.load.arrival = Arrival::kPoisson;
+    finish_search_options(sweep.search_options);
+    sweep.settings.search = sweep.search_options.settings;
+    sweep.settings.cool_down =
+        std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(sweep.cool_down));
+  }
   finish_load_settings(*sweep.app, sweep.settings.load, argv);
   sweep.settings.argv = argv;
   sweep.settings.server_start_timeout =

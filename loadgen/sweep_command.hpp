@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "search_command.hpp"
 #include "sweep.hpp"
 
 namespace poolbench::cli {
@@ -21,6 +22,9 @@ struct SweepCommand {
   bool no_calibrate = false;
   std::string server_cpus;
   std::string generator_cpus;
+  bool search = false;
+  SearchOptions search_options;
+  std::string cool_down = "1s";
 };
 
 void add_sweep_command(CLI::App& parent, SweepCommand& sweep);
