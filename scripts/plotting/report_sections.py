@@ -133,9 +133,12 @@ def _calibration_text(calibration):
             + (f"; {calibration['reason']}" if calibration.get("reason") else ""))
 
 
-def _load_text(config):
+def _load_text(config, searched):
+    """The load of a run; a search's rate differs per probe, so it is not shown as one."""
     rate = _number(config.get("rate")) or 0
-    load = (f"open loop, {rate:g} req/s ({config.get('arrival', '?')})" if rate > 0 else
+    load = (f"open loop, the rate searched per point ({config.get('arrival', '?')} arrivals)"
+            if searched else
+            f"open loop, {rate:g} req/s ({config.get('arrival', '?')})" if rate > 0 else
             f"closed loop, {config.get('connections', '?')} connections x depth "
             f"{config.get('depth', 1)}")
     return (f"{load}; {config.get('duration_s', '?')} s measured after "
@@ -155,7 +158,7 @@ def manifest_section(sweep):
             ("work", config.get("work")),
             ("CPUs", f"server {config.get('server_cpus') or 'not pinned'}, loadgen "
                      f"{config.get('generator_cpus') or 'not pinned'}"),
-            ("load", _load_text(run.get("config") or {})),
+            ("load", _load_text(run.get("config") or {}, sweep.has_search())),
             ("seed", _first(run.get("config"), "seed")),
             ("SLO", _first(search.get("slo"), "text")),
             ("search criteria", ", ".join(f"{k} {v}" for k, v in
