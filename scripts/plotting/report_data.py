@@ -8,6 +8,7 @@ contracts.
 """
 
 import json
+import math
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -216,21 +217,24 @@ def build_info(sweep):
     return _source_commit(), build_type, False
 
 
-def strip_histograms(value):
-    """A copy without the base64 histograms (most of a run's bytes; the page needs none)."""
+def for_embedding(value):
+    """A copy without the base64 histograms (most of a run's bytes; the page needs none), and
+    with NaN and infinities as null: Python reads them in JSON, JSON.parse does not."""
     if isinstance(value, dict):
-        return {k: strip_histograms(v) for k, v in value.items()
+        return {k: for_embedding(v) for k, v in value.items()
                 if not (k == "histogram" and isinstance(v, str))}
     if isinstance(value, list):
-        return [strip_histograms(v) for v in value]
+        return [for_embedding(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
 def embedded_data(sweeps):
     """The documents the page embeds, per sweep label, histograms removed."""
     return {sweep.label: {
-        "sweep": strip_histograms(sweep.doc),
+        "sweep": for_embedding(sweep.doc),
         "recommendation": sweep.recommendation,
-        "searches": {f"{mode}-pool{pool}": strip_histograms(doc)
+        "searches": {f"{mode}-pool{pool}": for_embedding(doc)
                      for (mode, pool), doc in sorted(sweep.searches.items(), key=_point_order)},
     } for sweep in sweeps}

@@ -2,6 +2,7 @@
 Standard library only; every value from the documents is escaped here."""
 
 import html
+import math
 import shlex
 
 from .report_charts import mode_color
@@ -190,7 +191,7 @@ def _stability_cell(change):
 
 
 def _little_cell(ratio):
-    if ratio is None or ratio == 0:
+    if ratio is None or not math.isfinite(ratio) or ratio == 0:  # 0: loadgen could not compute it
         return '<td class="na">n/a</td>'
     off = abs(ratio - 1) > 0.05  # loadgen's little_law threshold (results/README.md)
     return f'<td class="{"bad" if off else "ok"}">{ratio:.3f}</td>'

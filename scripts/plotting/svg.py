@@ -130,6 +130,7 @@ class Chart:
         self.inner_height = height - MARGIN["top"] - MARGIN["bottom"]
         self.bottom = self.top + self.inner_height
         self.background, self.foreground, self.legend = [], [], []
+        self.has_data = False  # reference lines alone do not count: the chart says "no data"
 
     def px(self, x, y):
         return (self.left + self.x.unit(x) * self.plot_width,
@@ -159,6 +160,7 @@ class Chart:
         if marker:
             self.markers(xs, ys, color, shape=marker)
         if points:
+            self.has_data = True
             self._legend(label, color, "line", dash)
 
     def markers(self, xs, ys, color, label=None, shape="circle", filled=True, size=4.0):
@@ -176,6 +178,7 @@ class Chart:
                 self.foreground.append(_element("circle", cx=_f(cx), cy=_f(cy), r=radius,
                                                 **style))
         if drawable:
+            self.has_data = True
             self._legend(label, color, "ring" if shape == "ring" else "marker")
 
     def error_bars(self, xs, lows, highs, color, label=None):
@@ -189,6 +192,7 @@ class Chart:
             self.foreground.append(_element("path", d=d, stroke=color, stroke_width=2.5,
                                             fill="none"))
         if known:
+            self.has_data = True
             self._legend(label, color, "bar")
 
     def band(self, xs, lows, highs, color, label=None, opacity=0.18):
@@ -202,6 +206,7 @@ class Chart:
         self.background.append(_element(
             "path", d=self._path(upper + lower) + "Z", fill=color, fill_opacity=opacity,
             stroke="none", clip_path=self._clip_url()))
+        self.has_data = True
         self._legend(label, color, "band")
 
     def vline(self, x, color, label=None, dash="6 4"):
@@ -303,7 +308,10 @@ class Chart:
         clip = (f'<clipPath id="clip-{self.chart_id}">'
                 + _element("rect", x=self.left, y=self.top, width=self.plot_width,
                            height=self.inner_height) + "</clipPath>")
-        body = "\n".join([clip] + self.background + self._axes() + self.foreground
+        no_data = [] if self.has_data else [_element(
+            "text", "no measured point", class_="axis-label", x=_f(self.left + self.plot_width / 2),
+            y=_f(self.top + self.inner_height / 2), text_anchor="middle")]
+        body = "\n".join([clip] + self.background + self._axes() + self.foreground + no_data
                          + self._legend_elements(rows))
         svg = _attrs(class_="chart", id=self.chart_id, viewBox=f"0 0 {self.width} {height}",
                      role="img", aria_label=self.title)

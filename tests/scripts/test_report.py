@@ -273,6 +273,12 @@ class SvgTest(unittest.TestCase):
         self.assertIn("series &lt;1&gt;", page)
         self.assertNotIn("nothing drawn", page)  # no legend for what is not on the chart
         self.assertEqual(page.count('class="axis-label"'), 2)
+        self.assertNotIn("no measured point", page)
+
+    def test_a_chart_with_only_reference_lines_says_it_has_no_data(self):
+        chart = svg.Chart("t-2", "empty", svg.Scale(1, 8, log=True), svg.Scale(0, 10), "x", "y")
+        chart.hline(5, "#000000", "a limit")
+        self.assertIn("no measured point", chart.render())
 
 
 if __name__ == "__main__":
