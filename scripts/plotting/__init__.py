@@ -1,6 +1,6 @@
-"""The modules behind scripts/plot.py (its command line and the names the tests use are in
-plot.py; see its docstring for the charts). compare.py imports ``plotting.results`` directly,
-and ``plotting.common`` only when it draws.
+"""The modules behind scripts/plot.py and scripts/report.py (plot.py's command line and the
+names the tests use are in plot.py; see its docstring for the charts). compare.py imports
+``plotting.results`` directly, and ``plotting.common`` only when it draws.
 
 * ``hdr``: HdrHistogram V2 decoding;
 * ``results``: sweep/run JSON -> Point and ResultSet records;
@@ -8,7 +8,9 @@ and ``plotting.common`` only when it draws.
 * ``common``: figure layout, caption, axes shared by every chart;
 * ``pool_charts``: throughput, latency and CPU against pool size;
 * ``run_charts``: spectrum, timeline, decomposition, queue depth;
-* ``bench``: Google Benchmark bars.
+* ``bench``: Google Benchmark bars;
+* ``svg``, ``report_data``, ``report_charts``, ``report_sections``, ``report_page``: the
+  HTML report of scripts/report.py (inline SVG charts; no matplotlib).
 
 Importing the package imports nothing; every module loads with the standard library alone
 (matplotlib is imported inside the chart functions), so ``from plotting.results import ...``
