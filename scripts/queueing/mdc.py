@@ -35,7 +35,7 @@ discrete-event simulation.
 import math
 
 TAIL_MASS = 1e-15  # the stationary mass allowed beyond the truncated state space
-MAX_WORK = 5e7  # states x c x width past which (rho very near 1) the chain is refused: ~1 min
+MAX_WORK = 5e7  # states x c x width past which (rho very near 1) the chain is refused: ~15 s
 
 
 def poisson_pmf(mean, count):
