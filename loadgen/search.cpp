@@ -83,6 +83,12 @@ class Searcher {
     return (*lowest_fail_ - *highest_pass_) <= settings_.precision * *highest_pass_;
   }
   json capacity_json() const;
+  // min_samples, and at least twice what the percentile's interval needs at all (299 for p99).
+  std::uint64_t samples_needed() const {
+    const double p = settings_.slo.percentile / 100.0;
+    const auto least = static_cast<std::uint64_t>(std::ceil(std::log(0.05) / std::log(p)));
+    return std::max(settings_.min_samples, 2 * least);
+  }
   std::string message_for(SearchOutcome outcome) const;
 
   const LoadSettings& load_;
@@ -105,7 +111,8 @@ TrialVerdict Searcher::run_one_trial(double rate, int trial_in_probe) {
   LoadSettings load = load_;
   load.rate = rate;
   load.seed = load_.seed + static_cast<std::uint64_t>(trials_run_);  // its own Poisson stream
-  const double needed_s = static_cast<double>(settings_.min_samples) / rate;
+  // 20% over the count asked for: a Poisson window of n expected arrivals often holds fewer.
+  const double needed_s = 1.2 * static_cast<double>(samples_needed()) / rate;
   load.duration = std::max(load_.duration, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                std::chrono::duration<double>(needed_s)));
   if (hooks_.on_trial_start) {
@@ -158,7 +165,15 @@ bool Searcher::probe(double rate) {
   bool doubt_only = true;  // every failure so far is a straddling interval
   for (int trial = 1; trial <= settings_.max_trials; ++trial) {
     if (trial > settings_.trials && (all_pass || !doubt_only)) break;
-    const TrialVerdict verdict = run_one_trial(rate, trial);
+    TrialVerdict verdict;
+    try {
+      verdict = run_one_trial(rate, trial);
+    } catch (const SearchEnded&) {
+      entry["pass"] = nullptr;  // the probe's finished trials are kept, undecided
+      entry["decided_by"] = "unfinished";
+      probes_.push_back(std::move(entry));
+      throw;
+    }
     entry["trials"].push_back(verdict.entry);
     if (hooks_.on_trial_done) hooks_.on_trial_done(verdict.entry, rate, capacity_json());
     all_pass = all_pass && verdict.pass;

@@ -40,7 +40,7 @@ void print_verdict(const json& document) {
                   format_interval_ms(trial["ci95_us"]).c_str(),
                   trial["pass"] ? "pass" : trial["reasons"].dump().c_str());
     }
-    std::printf("  %-10s probe %s (%s)\n", "", probe["pass"] ? "passes" : "fails",
+    std::printf("  %-10s probe %s (%s)\n", "", probe["pass"].is_null() ? "unfinished" : probe["pass"] ? "passes" : "fails",
                 probe["decided_by"].get<std::string>().c_str());
   }
   const json& cost = document["cost"];
@@ -203,7 +203,7 @@ int search_command(SearchCommand& command) {
   status.finish();
   int code = exit_code_for(result.outcome);
   const bool nothing_reached =
-      result.outcome == SearchOutcome::kTargetFailed && result.document["probes"].empty();
+      result.outcome == SearchOutcome::kTargetFailed && result.document["cost"]["trials"] == 0;
   if (result.outcome == SearchOutcome::kTargetFailed) {
     std::cerr << "loadgen search: " << result.document["message"].get<std::string>() << "\n";
   }
