@@ -18,6 +18,7 @@
 #include "cli.hpp"
 #include "command_support.hpp"
 #include "engine.hpp"
+#include "recommend_command.hpp"
 #include "reference_server/process_usage.hpp"
 #include "result.hpp"
 #include "result_merge.hpp"
@@ -257,6 +258,8 @@ int main(int argc, char** argv) {
   add_merge_command(app, merge);
   SweepCommand sweep;
   add_sweep_command(app, sweep);
+  RecommendCommand recommend;
+  add_recommend_command(app, recommend);
 
   const std::vector<std::string> args(argv, argv + argc);
   try {
@@ -276,5 +279,6 @@ int main(int argc, char** argv) {
   if (run.app->parsed()) return run_command(run);
   if (merge.app->parsed()) return merge_command(merge);
   if (sweep.app->parsed()) return sweep_command(sweep);
+  if (recommend.app->parsed()) return recommend_command(recommend);
   return kExitUsage;
 }
