@@ -18,6 +18,7 @@
 #include "cli.hpp"
 #include "command_support.hpp"
 #include "engine.hpp"
+#include "recommend_command.hpp"
 #include "reference_server/process_usage.hpp"
 #include "result.hpp"
 #include "result_merge.hpp"
@@ -291,6 +292,8 @@ int main(int argc, char** argv) {
   add_sweep_command(app, sweep);
   SearchCommand search;
   add_search_command(app, search);
+  RecommendCommand recommend;
+  add_recommend_command(app, recommend);
 
   const std::vector<std::string> args(argv, argv + argc);
   try {
@@ -319,5 +322,6 @@ int main(int argc, char** argv) {
   if (merge.app->parsed()) return merge_command(merge);
   if (sweep.app->parsed()) return sweep_command(sweep);
   if (search.app->parsed()) return search_command(search);
+  if (recommend.app->parsed()) return recommend_command(recommend);
   return kExitUsage;
 }
