@@ -96,8 +96,7 @@ std::vector<std::string> invalidity_reasons(const RunResult& run) {
       break;
     }
   }
-  // A 95% interval for p99 needs a sample beyond it: n >= 299.
-  if (run.completed > 0 && run.response_time.total_count() < 299) {
+  if (run.completed > 0 && run.response_time.total_count() < kMinSamples) {
     reasons.emplace_back("insufficient_samples");
   }
   if (run.response_time.saturated_count() > 0) reasons.emplace_back("histogram_saturated");

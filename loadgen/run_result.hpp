@@ -31,6 +31,9 @@ namespace poolbench {
 
 constexpr std::int64_t kLateSendUs = 1000;  // a send more than this behind its intended time
 constexpr std::int64_t kHistogramHighestUs = 3'600'000'000;  // 1 hour, microseconds
+// Fewer measured requests make a run invalid ("insufficient_samples"): a 95% interval for p99
+// needs a sample beyond it, n >= log(0.05) / log(0.99).
+constexpr std::int64_t kMinSamples = 299;
 
 // The layout of every latency histogram of a run: 1 us to an hour, 3 significant digits.
 inline Histogram make_latency_histogram() {

@@ -83,11 +83,12 @@ class Searcher {
     return (*lowest_fail_ - *highest_pass_) <= settings_.precision * *highest_pass_;
   }
   json capacity_json() const;
-  // min_samples, and at least twice what the percentile's interval needs at all (299 for p99).
+  // min_samples, at least twice what the percentile's interval needs at all (299 for p99), and
+  // at least what the run's own self-check asks for (kMinSamples, whatever the percentile).
   std::uint64_t samples_needed() const {
     const double p = settings_.slo.percentile / 100.0;
     const auto least = static_cast<std::uint64_t>(std::ceil(std::log(0.05) / std::log(p)));
-    return std::max(settings_.min_samples, 2 * least);
+    return std::max({settings_.min_samples, 2 * least, static_cast<std::uint64_t>(kMinSamples)});
   }
   std::string message_for(SearchOutcome outcome) const;
 

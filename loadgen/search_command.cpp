@@ -40,7 +40,10 @@ void print_verdict(const json& document) {
                   format_interval_ms(trial["ci95_us"]).c_str(),
                   trial["pass"] ? "pass" : trial["reasons"].dump().c_str());
     }
-    std::printf("  %-10s probe %s (%s)\n", "", probe["pass"].is_null() ? "unfinished" : probe["pass"] ? "passes" : "fails",
+    std::printf("  %-10s probe %s (%s)\n", "",
+                probe["pass"].is_null() ? "unfinished"
+                : probe["pass"]         ? "passes"
+                                        : "fails",
                 probe["decided_by"].get<std::string>().c_str());
   }
   const json& cost = document["cost"];
@@ -128,8 +131,8 @@ void add_search_command(CLI::App& parent, SearchCommand& command) {
   command.app = parent.add_subcommand(
       "search", "Find the highest open-loop rate at which a target meets a latency objective");
   command.app->description(
-      "Finds the highest open-loop rate at which a running target meets a latency objective\n"
-      "(--slo). Brackets the rate from --start-rate (doubling while probes pass, halving while\n"
+      "Finds the highest open-loop rate at which a target meets a latency objective (--slo).\n"
+      "Brackets the rate from --start-rate (doubling while probes pass, halving while\n"
       "they fail), then bisects until [highest pass, lowest fail] is within --precision.\n\n"
       "Each probe runs --trials runs at its rate (Poisson arrivals unless --arrival says\n"
       "otherwise), each a full 'loadgen run' (warm-up, window, drain) with its own seed. A\n"

@@ -16,8 +16,29 @@ namespace {
 
 using json = nlohmann::json;
 
+// A --search sweep: the capacity interval per point.
+void print_capacity_table(const json& document) {
+  std::printf("%-16s %5s %23s %12s  %s\n", "mode", "pool", "SLO capacity req/s", "best req/s",
+              "outcome");
+  for (const json& point : document["points"]) {
+    if (!point.contains("search")) continue;
+    const json& search = point["search"];
+    const auto bound = [](const json& value) {
+      return value.is_number() ? std::to_string(std::lround(value.get<double>()))
+                               : std::string("-");
+    };
+    const std::string interval =
+        bound(search["capacity"]["low_rps"]) + " .. " + bound(search["capacity"]["high_rps"]);
+    std::printf("%-16s %5d %23s %12.1f  %s\n", point["mode"].get<std::string>().c_str(),
+                point["pool_size"].get<int>(), interval.c_str(),
+                search["best_achieved_rps"].get<double>(),
+                search["outcome"].get<std::string>().c_str());
+  }
+}
+
 // One line per point, then the knee per mode.
 void print_sweep_table(const json& document) {
+  if (document["config"]["search"].is_object()) print_capacity_table(document);
   std::printf("%-16s %5s %9s %9s %6s %9s %9s %9s %7s %7s  %s\n", "mode", "pool", "req/s", "bound",
               "ratio", "mva", "p50 ms", "p99 ms", "srv cpu", "cs/req", "status");
   for (const json& point : document["points"]) {
@@ -87,11 +108,15 @@ void print_calibration(const json& calibration) {
 
 // A point's line: its throughput and tail, the model's bound and curve, the server's CPU.
 void print_point(const json& point) {
+  if (point.contains("search")) {
+    std::fprintf(stderr, "    search: %s\n", point["search"]["message"].get<std::string>().c_str());
+  }
   if (point["status"] != "ok") {
     std::fprintf(stderr, "    %s: %s\n", point["status"].get<std::string>().c_str(),
                  point["reason"].is_string() ? point["reason"].get<std::string>().c_str() : "");
     return;
   }
+  if (!point["result"].is_object()) return;  // a search where no rate passed
   const json& run = point["result"];
   const json& model = run["model_prediction"];
   std::fprintf(stderr, "    %.1f req/s  p50 %s  p99 %s", run.value("throughput_rps", 0.0),

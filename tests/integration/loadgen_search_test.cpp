@@ -28,20 +28,34 @@ class LoadgenSearch : public testing::LoadgenTest {
  protected:
   // A short search: one trial per probe, 300 samples, a coarse precision.
   std::vector<std::string> search_args(std::uint16_t port, const std::string& slo) {
-    return {"search",        "--target", "127.0.0.1:" + std::to_string(port),
-            "--slo",         slo,        "--connections",
-            "32",            "--depth",  "4",
-            "--duration",    "300ms",    "--warmup",
-            "200ms",         "--trials", "1",
-            "--min-samples", "300",      "--precision",
-            "0.25",          "--json",   path("search.json"),
+    return {"search",
+            "--target",
+            "127.0.0.1:" + std::to_string(port),
+            "--slo",
+            slo,
+            "--connections",
+            "32",
+            "--depth",
+            "4",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "200ms",
+            "--trials",
+            "1",
+            "--min-samples",
+            "300",
+            "--precision",
+            "0.25",
+            "--json",
+            path("search.json"),
             "--quiet"};
   }
 };
 
 TEST_F(LoadgenSearch, FindsACapacityNoHigherThanThePoolsThroughputBound) {
-  testing::ServerProcess server({"--mode", "call-in-thread", "--pool-size", "4", "--work",
-                                 "sleep:10ms"});
+  testing::ServerProcess server(
+      {"--mode", "call-in-thread", "--pool-size", "4", "--work", "sleep:10ms"});
   auto args = search_args(server.port(), "p99<=100ms");
   args.insert(args.end(), {"--start-rate", "50"});
   EXPECT_EQ(run(args, 300s), 0) << text("stderr");
@@ -65,8 +79,8 @@ TEST_F(LoadgenSearch, FindsACapacityNoHigherThanThePoolsThroughputBound) {
 }
 
 TEST_F(LoadgenSearch, AnSloNoRateMeetsEndsWithExitFourAndEveryProbeWritten) {
-  testing::ServerProcess server({"--mode", "call-in-thread", "--pool-size", "2", "--work",
-                                 "sleep:10ms"});
+  testing::ServerProcess server(
+      {"--mode", "call-in-thread", "--pool-size", "2", "--work", "sleep:10ms"});
   auto args = search_args(server.port(), "p99<=1ms");  // below the work's own 10 ms
   args.insert(args.end(), {"--start-rate", "100", "--min-rate", "50"});
   EXPECT_EQ(run(args, 120s), 4) << text("stderr");
@@ -109,10 +123,10 @@ TEST_F(LoadgenSearch, ATargetDyingMidSearchEndsItWithExitOneAndThePartialSearchW
 
 TEST_F(LoadgenSearch, BadSlosAndAbsurdBoundsAreUsageErrors) {
   const std::vector<std::vector<std::string>> bad = {
-      {"--slo", "p99<50"},           // no unit
-      {"--slo", "p100<=5ms"},        // not a percentile
-      {"--slo", "latency<=5ms"},     // not pNN
-      {"--slo", "p99>=5ms"},         // wrong direction
+      {"--slo", "p99<50"},        // no unit
+      {"--slo", "p100<=5ms"},     // not a percentile
+      {"--slo", "latency<=5ms"},  // not pNN
+      {"--slo", "p99>=5ms"},      // wrong direction
       {"--slo", "p99<=5ms", "--min-rate", "100", "--max-rate", "10"},
       {"--slo", "p99<=5ms", "--precision", "0"},
       {"--slo", "p99<=5ms", "--trials", "3", "--max-trials", "2"},
