@@ -21,6 +21,11 @@ struct TrialVerdict {
   bool straddles = false;
 };
 
+// A field of a trial's run document, null when absent (a test's model target has none).
+json field_of(const json& document, const char* key) {
+  return document.is_object() && document.contains(key) ? document[key] : json();
+}
+
 json interval_json(const PercentileInterval& interval) {
   return interval.sufficient ? json::array({interval.low, interval.high}) : json(nullptr);
 }
@@ -54,8 +59,8 @@ TrialVerdict judge_trial(const TrialRun& trial, double rate, const LoadSettings&
                    {"reasons", std::move(reasons)},
                    {"seed", load.seed},
                    {"duration_s", seconds_of(load.duration)},
-                   {"latency_us", trial.document.value("latency_us", json())},
-                   {"service_time_us", trial.document.value("service_time_us", json())}};
+                   {"latency_us", field_of(trial.document, "latency_us")},
+                   {"service_time_us", field_of(trial.document, "service_time_us")}};
   return verdict;
 }
 
@@ -132,7 +137,7 @@ TrialVerdict Searcher::run_one_trial(double rate, int trial_in_probe) {
                       "the target closed every connection during the trial at " +
                           std::to_string(std::lround(rate)) + " req/s"};
   }
-  if (first_config_.is_null()) first_config_ = trial.document.value("config", json());
+  if (first_config_.is_null()) first_config_ = field_of(trial.document, "config");
   best_achieved_rps_ = std::max(best_achieved_rps_, trial.result.achieved_rps);
   TrialVerdict verdict = judge_trial(trial, rate, load, settings_);
   last_run_document_ = std::move(trial.document);

@@ -23,7 +23,8 @@ struct Sweep {
   std::filesystem::path out;
 };
 
-Sweep run_sweep_process(const std::string& name, std::vector<std::string> flags) {
+Sweep run_sweep_process(const std::string& name, std::vector<std::string> flags,
+                        std::chrono::seconds limit = std::chrono::seconds(120)) {
   const auto out = std::filesystem::temp_directory_path() /
                    ("poolbench-sweep-" + std::to_string(::getpid()) + "-" + name);
   std::filesystem::remove_all(out);
@@ -31,7 +32,7 @@ Sweep run_sweep_process(const std::string& name, std::vector<std::string> flags)
   argv.insert(argv.end(), flags.begin(), flags.end());
   auto process = ChildProcess::spawn(
       argv, {.stdout_path = "/dev/null", .stderr_path = "/dev/null", .cpus = {}});
-  const auto status = process.wait_for(std::chrono::seconds(120));
+  const auto status = process.wait_for(limit);
   EXPECT_TRUE(status.has_value()) << "the sweep did not finish";
   return {status ? exit_code_of(*status) : -1, out};
 }
@@ -180,6 +181,72 @@ void expect_documented(const json& sweep_doc, const json& run) {
 // Spin work costs CPU time: on one CPU, 5 ms of CPU per request allow at most 200 requests/s
 // whatever the pool, the server's CPU per request is at least the spin, and the model says the
 // CPU is the bound. (Model-level facts: a slow machine only lowers the throughput.)
+// --search at every point of a running server's grid (resized, cooled down, re-warmed): the
+// capacity per pool size, the search files, and capacities that grow with the pool and stay
+// under its bound P / S (a model fact, not a speed).
+TEST(Sweep, SearchingARunningServerGivesACapacityPerPoolSize) {
+  const auto admin_port_file = std::filesystem::temp_directory_path() /
+                               ("poolbench-sweep-search-" + std::to_string(::getpid()));
+  testing::ServerProcess server({"--mode", "call-in-thread", "--pool-size", "2", "--work",
+                                 "sleep:10ms", "--admin-port", "0", "--admin-port-file",
+                                 admin_port_file.string()});
+  const auto admin_port =
+      wait_for_port_file(server.process(), admin_port_file, std::chrono::seconds(10));
+  std::filesystem::remove(admin_port_file);
+  const std::string admin = "http://127.0.0.1:" + std::to_string(admin_port);
+  const auto sweep = run_sweep_process("search",
+                                       {"--running",
+                                        admin,
+                                        "--target",
+                                        "127.0.0.1:" + std::to_string(server.port()),
+                                        "--pool-sizes",
+                                        "1,4",
+                                        "--search",
+                                        "--slo",
+                                        "p90<=60ms",
+                                        "--connections",
+                                        "16",
+                                        "--depth",
+                                        "4",
+                                        "--duration",
+                                        "300ms",
+                                        "--warmup",
+                                        "200ms",
+                                        "--trials",
+                                        "1",
+                                        "--max-trials",
+                                        "1",
+                                        "--precision",
+                                        "0.3",
+                                        "--min-samples",
+                                        "300",
+                                        "--start-rate",
+                                        "40",
+                                        "--cool-down",
+                                        "100ms",
+                                        "--no-calibrate"},
+                                       std::chrono::seconds(400));
+  ASSERT_EQ(sweep.exit_code, 0);
+  const json doc = read_json(sweep.out / "sweep.json");
+  EXPECT_EQ(doc["config"]["search"]["slo"]["text"], "p90<=60ms");
+  ASSERT_EQ(doc["points"].size(), 2u);
+  double capacity[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    const json& point = doc["points"][i];
+    ASSERT_EQ(point["status"], "ok") << point.dump();
+    ASSERT_EQ(point["search"]["outcome"], "found") << point["search"].dump();
+    const json search = read_json(sweep.out / point["search"]["file"].get<std::string>());
+    EXPECT_EQ(search["schema"], "poolbench.search/1");
+    EXPECT_EQ(search["capacity"], point["search"]["capacity"]);
+    capacity[i] = point["search"]["capacity"]["low_rps"].get<double>();
+    EXPECT_LE(capacity[i], point["pool_size"].get<int>() / 0.010) << point.dump();
+    // The point's run is the one at the highest passing rate.
+    EXPECT_EQ(point["result"]["requested_rps"].get<double>(), capacity[i]);
+  }
+  EXPECT_GT(capacity[1], capacity[0]);
+  EXPECT_TRUE(server.process().running());
+}
+
 TEST(Sweep, CpuWorkOnOneCpuIsCappedAtOneOverItsCpuTime) {
   const std::vector<int> cpus = allowed_cpus();
   const int server_cpu = cpus.back();

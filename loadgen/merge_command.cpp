@@ -1,0 +1,67 @@
+#include "merge_command.hpp"
+
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "command_support.hpp"
+#include "result.hpp"
+#include "result_merge.hpp"
+#include "result_summary.hpp"
+
+namespace poolbench::cli {
+
+using json = nlohmann::json;
+
+void add_merge_command(CLI::App& parent, MergeCommand& merge) {
+  merge.app = parent.add_subcommand("merge", "Merge run results (histograms, not percentiles)");
+  merge.app->description(
+      "Merges run results of one experiment. Histograms are merged and every percentile is\n"
+      "recomputed from the merged histogram (percentiles are never averaged); counts add.\n"
+      "By default the inputs are repetitions: throughput is pooled over their windows, with\n"
+      "a 95% t interval of the per-run throughputs and the spread of their p99. With\n"
+      "--concurrent they ran at the same time against one server: throughputs add.\n"
+      "Files with another schema or incompatible settings are refused, naming the field.");
+  merge.app->add_option("files", merge.inputs, "Run result files (schema poolbench.run/1)")
+      ->required()
+      ->check(CLI::ExistingFile)
+      ->type_name("FILE");
+  merge.app->add_option("--json", merge.json_path, "Write the merged result here")
+      ->type_name("FILE");
+  merge.app->add_flag("--concurrent", merge.concurrent,
+                      "The inputs ran at the same time (loads add up)");
+  merge.app->footer(
+      "EXIT STATUS\n  0  merged\n  1  the output could not be written\n"
+      "  2  bad flags, unreadable input, different schemas or incompatible settings");
+}
+
+int merge_command(MergeCommand& merge) {
+  std::vector<json> runs;
+  for (const std::string& path : merge.inputs) {
+    std::ifstream in(path);
+    try {
+      runs.push_back(json::parse(in));
+    } catch (const json::exception& e) {
+      std::cerr << "loadgen merge: " << path << " is not JSON: " << e.what() << "\n";
+      return kExitUsage;
+    }
+  }
+  json merged;
+  try {
+    merged = merge_runs(runs, merge.inputs, {merge.concurrent});
+  } catch (const MergeError& e) {
+    std::cerr << "loadgen merge: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  try {
+    if (!merge.json_path.empty()) write_json_atomically(merge.json_path, merged);
+  } catch (const std::exception& e) {
+    std::cerr << "loadgen merge: " << e.what() << "\n";
+    return 1;
+  }
+  print_summary(std::cout, merged);
+  return 0;
+}
+
+}  // namespace poolbench::cli
