@@ -3,8 +3,8 @@
 A SweepReport holds the sweep.json as written (the page embeds it), the Points of
 ``plotting.results`` (the charts reuse its readers), the raw run documents (confidence intervals,
 self-checks), the ``<mode>-pool<N>.search.json`` documents and ``recommendation.json``. Field
-names follow results/README.md and the poolbench.search/1 and poolbench.recommendation/1
-contracts.
+names follow results/README.md (poolbench.sweep/2, poolbench.search/1 and
+poolbench.recommendation/1).
 """
 
 import json

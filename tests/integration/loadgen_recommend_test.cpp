@@ -1,5 +1,5 @@
-// `loadgen recommend` run for real on sweep documents written here (the --search sweep of the
-// issue 12 contract): its exit codes, its output file, and that every field it writes is in
+// `loadgen recommend` run for real on sweep documents written here (a --search sweep as
+// results/README.md documents it): its exit codes, its output file, and that every field it writes is in
 // results/README.md.
 #include <gtest/gtest.h>
 

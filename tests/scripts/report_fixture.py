@@ -1,7 +1,7 @@
 """Synthetic sweep directories for the report tests (test_report.py, test_report_browser.py).
 
-Shaped as loadgen writes them (results/README.md) and as the issue 12 contract describes the
-search additions, with round numbers: S = 10 ms, c = 2 ms, one server CPU, so the pool bound
+Shaped as loadgen writes them (results/README.md) with the
+search additions of `loadgen sweep --search`, with round numbers: S = 10 ms, c = 2 ms, one server CPU, so the pool bound
 is P/10 ms and the CPU bound 500 req/s, crossing at P* = 5. The search sweep holds the SLO
 p99<=50ms; recommendation.json asks for 300 req/s and picks call-in-thread pool 4.
 """

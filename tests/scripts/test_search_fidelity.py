@@ -2,13 +2,13 @@
 
 Run: /usr/bin/python3 -m unittest discover -s tests/scripts -p test_search_fidelity.py
 
-* Its parsing (pairs, SLO text as in contract 12, fixed-cost work) and its verdicts (the
+* Its parsing (pairs, SLO text as `loadgen search --slo` takes it, fixed-cost work) and its verdicts (the
   interval against the model's rate, repeats overlapping).
 * The whole script against a stand-in loadgen (data/fake_loadgen.py: `run` answers a fixed
   S_eff, `search` writes a poolbench.search/1 document whose interval is set by the test) and
   the real reference_server of the build (POOLBENCH_BUILD_DIR, else build-release or build;
   skipped without one): the stand-in asks the server one line to prove it is up, the command
-  line it was given is checked against the contract, and after the script every server it
+  line it was given is checked against `loadgen search --help`'s flags, and after the script every server it
   started refuses connections (stopped by PID).
 """
 
@@ -39,7 +39,7 @@ def reference_server():
         if build:
             binary = os.path.join(build, "reference_server", "reference_server")
             if os.access(binary, os.X_OK):
-                return binary
+                return os.path.abspath(binary)  # the tests symlink it elsewhere
     return None
 
 
@@ -128,6 +128,17 @@ class EndToEnd(unittest.TestCase):
                             ("--connections", "64"), ("--depth", "4")):
             self.assertEqual(search_argv[search_argv.index(flag) + 1], value)
         self.assertNotIn("--precision", search_argv)  # not given: loadgen's default holds
+        # The repeats draw their own arrival streams.
+        seeds = [c["argv"][c["argv"].index("--seed") + 1] for c in calls[1:]]
+        self.assertEqual(len(set(seeds)), 2, seeds)
+        # Every flag the script passes is one the real `loadgen search` documents.
+        real_loadgen = os.path.join(os.path.dirname(os.path.dirname(reference_server())),
+                                    "loadgen", "loadgen")
+        if os.path.exists(real_loadgen):
+            manual = subprocess.run([real_loadgen, "search", "--help"], capture_output=True,
+                                    text=True, timeout=30).stdout
+            for flag in (word for word in search_argv if word.startswith("--")):
+                self.assertIn(flag, manual)
         self.assertEqual(doc["schema"], "poolbench.search-fidelity/1")
         pair = doc["pairs"][0]
         self.assertAlmostEqual(pair["model"]["service_time_us"], 10250)

@@ -21,7 +21,7 @@ struct PointSpec {
   std::string status = "ok";
 };
 
-// A sweep point as `loadgen sweep --search` writes it (the contract of issue 12): capacity
+// A sweep point as `loadgen sweep --search` writes it (results/README.md): capacity
 // interval [low, 1.02 low], best achieved 1.1 low, and a run with the CPU model's knee.
 json point(const std::string& mode, int pool, double low, const PointSpec& spec = {}) {
   const bool has_capacity = spec.outcome == "found" || spec.outcome == "max_rate_meets_slo";

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""A stand-in for loadgen in tests/scripts/test_search_fidelity.py, until `loadgen search`
-exists: `run` writes a poolbench.run/1 excerpt with a median of 10250 us, `search` a
+"""A stand-in for loadgen in tests/scripts/test_search_fidelity.py, so that the script's tests
+take seconds, not the minutes of a real search: `run` writes a poolbench.run/1 excerpt with a median of 10250 us, `search` a
 poolbench.search/1 document whose capacity is $FAKE_LOADGEN_CAPACITY ([low, high]). Each call
 first sends the target one line (so the server must be up) and appends its argv, port and
 whether the server answered to $FAKE_LOADGEN_LOG."""
