@@ -14,11 +14,14 @@ namespace {
 using json = nlohmann::json;
 
 // A trial's verdict. `straddles`: the only failed criterion is an interval that contains the
-// limit, so more samples could still make the probe pass.
+// limit, so more samples could still make the probe pass. `generator_behind`: the only failure
+// is this generator missing its own schedule, which says nothing about the target (the lag is
+// in the response times already, so it can only make them look worse); the trial is run again.
 struct TrialVerdict {
   json entry;
   bool pass = false;
   bool straddles = false;
+  bool generator_behind = false;
 };
 
 // A field of a trial's run document, null when absent (a test's model target has none).
@@ -46,6 +49,8 @@ TrialVerdict judge_trial(const TrialRun& trial, double rate, const LoadSettings&
   TrialVerdict verdict;
   verdict.pass = reasons.empty();
   verdict.straddles = reasons == json::array({"slo_not_met"}) && slo.met_by(interval.low);
+  verdict.generator_behind = reasons == json::array({"run_invalid"}) &&
+                             run.reasons == std::vector<std::string>{"schedule_lag_exceeded"};
   verdict.entry = {{"offered_rps", rate},
                    {"achieved_rps", run.achieved_rps},
                    {"achieved_ratio", achieved},
@@ -169,8 +174,9 @@ bool Searcher::probe(double rate) {
   probe_runs_.clear();
   bool all_pass = true;
   bool doubt_only = true;  // every failure so far is a straddling interval
+  int retries = 0;         // trials run again because the generator fell behind
   for (int trial = 1; trial <= settings_.max_trials; ++trial) {
-    if (trial > settings_.trials && (all_pass || !doubt_only)) break;
+    if (trial > settings_.trials + retries && (all_pass || !doubt_only)) break;
     TrialVerdict verdict;
     try {
       verdict = run_one_trial(rate, trial);
@@ -182,6 +188,12 @@ bool Searcher::probe(double rate) {
     }
     entry["trials"].push_back(verdict.entry);
     if (hooks_.on_trial_done) hooks_.on_trial_done(verdict.entry, rate, capacity_json());
+    if (verdict.generator_behind && trial < settings_.max_trials) {
+      entry["trials"].back()["retried"] = true;  // kept for the record, not judged
+      probe_runs_.pop_back();
+      ++retries;
+      continue;
+    }
     all_pass = all_pass && verdict.pass;
     if (!verdict.pass && !verdict.straddles) {
       doubt_only = false;

@@ -37,6 +37,23 @@ Sweep run_sweep_process(const std::string& name, std::vector<std::string> flags,
   return {status ? exit_code_of(*status) : -1, out};
 }
 
+// A server started for --running: an admin port on 0, announced in a file named after `name`.
+std::filesystem::path admin_port_file(const std::string& name) {
+  return std::filesystem::temp_directory_path() /
+         ("poolbench-sweep-" + name + "-" + std::to_string(::getpid()) + ".admin-port");
+}
+std::vector<std::string> with_admin_port(std::vector<std::string> flags, const std::string& name) {
+  flags.insert(flags.end(),
+               {"--admin-port", "0", "--admin-port-file", admin_port_file(name).string()});
+  return flags;
+}
+std::string admin_url(testing::ServerProcess& server, const std::string& name) {
+  const auto port =
+      wait_for_port_file(server.process(), admin_port_file(name), std::chrono::seconds(10));
+  std::filesystem::remove(admin_port_file(name));
+  return "http://127.0.0.1:" + std::to_string(port);
+}
+
 json read_json(const std::filesystem::path& path) {
   std::ifstream in(path);
   return json::parse(in);
@@ -100,15 +117,9 @@ TEST(Sweep, APointWhoseServerCannotStartIsMarkedFailedAndTheSweepGoesOn) {
 }
 
 TEST(Sweep, ARunningServerIsResizedBetweenPointsAndItsPoolSizePutBack) {
-  const auto admin_port_file = std::filesystem::temp_directory_path() /
-                               ("poolbench-sweep-running-" + std::to_string(::getpid()));
-  testing::ServerProcess server({"--mode", "defer-to-thread", "--pool-size", "3", "--work",
-                                 "sleep:10ms", "--admin-port", "0", "--admin-port-file",
-                                 admin_port_file.string()});
-  const auto admin_port =
-      wait_for_port_file(server.process(), admin_port_file, std::chrono::seconds(10));
-  std::filesystem::remove(admin_port_file);
-  const std::string admin = "http://127.0.0.1:" + std::to_string(admin_port);
+  testing::ServerProcess server(with_admin_port(
+      {"--mode", "defer-to-thread", "--pool-size", "3", "--work", "sleep:10ms"}, "running"));
+  const std::string admin = admin_url(server, "running");
   const auto sweep = run_sweep_process(
       "running", {"--running", admin, "--target", "127.0.0.1:" + std::to_string(server.port()),
                   "--pool-sizes", "1,4", "--connections", "8", "--duration", "1s", "--warmup",
@@ -185,15 +196,9 @@ void expect_documented(const json& sweep_doc, const json& run) {
 // capacity per pool size, the search files, and capacities that grow with the pool and stay
 // under its bound P / S (a model fact, not a speed).
 TEST(Sweep, SearchingARunningServerGivesACapacityPerPoolSize) {
-  const auto admin_port_file = std::filesystem::temp_directory_path() /
-                               ("poolbench-sweep-search-" + std::to_string(::getpid()));
-  testing::ServerProcess server({"--mode", "call-in-thread", "--pool-size", "2", "--work",
-                                 "sleep:10ms", "--admin-port", "0", "--admin-port-file",
-                                 admin_port_file.string()});
-  const auto admin_port =
-      wait_for_port_file(server.process(), admin_port_file, std::chrono::seconds(10));
-  std::filesystem::remove(admin_port_file);
-  const std::string admin = "http://127.0.0.1:" + std::to_string(admin_port);
+  testing::ServerProcess server(with_admin_port(
+      {"--mode", "call-in-thread", "--pool-size", "2", "--work", "sleep:10ms"}, "search"));
+  const std::string admin = admin_url(server, "search");
   const auto sweep = run_sweep_process("search",
                                        {"--running",
                                         admin,

@@ -23,6 +23,7 @@ struct ModelTarget {
   std::uint64_t samples = 2000;
   double error_rate = 0;
   bool valid = true;
+  int lagging_trials = 0;  // the first ones: invalid only because the generator fell behind
   int trials = 0;
 
   TrialRun operator()(const LoadSettings& load) {
@@ -42,6 +43,10 @@ struct ModelTarget {
     run.achieved_rps = load.rate;
     run.throughput_rps = load.rate;
     run.valid = valid;
+    if (trials <= lagging_trials) {
+      run.valid = false;
+      run.reasons = {"schedule_lag_exceeded"};
+    }
     return trial;
   }
 };
@@ -126,6 +131,24 @@ TEST(Search, ErrorsAndInvalidRunsFailAProbeWhateverItsLatency) {
     const json& reasons = result.document["probes"][0]["reasons"];
     EXPECT_EQ(reasons[0], target.valid ? "errors_above_limit" : "run_invalid");
   }
+}
+
+TEST(Search, ATrialWhoseGeneratorFellBehindIsRunAgainNotCountedAgainstTheTarget) {
+  ModelTarget target{.lagging_trials = 1};
+  SearchSettings settings = settings_for("p99<=60s");
+  settings.start_rate = settings.min_rate = settings.max_rate = 100;
+  const SearchResult result = search(target, settings);
+  EXPECT_EQ(result.outcome, SearchOutcome::kMaxRateMeetsSlo);
+  const json& probe = result.document["probes"][0];
+  ASSERT_EQ(probe["trials"].size(), 3u);  // the retried one, then the two that count
+  EXPECT_TRUE(probe["trials"][0]["retried"].get<bool>());
+  EXPECT_TRUE(probe["pass"].get<bool>());
+  // Behind on every trial: the probe fails at the last one, and says why.
+  ModelTarget always_behind{.lagging_trials = 100};
+  const json failed = search(always_behind, settings).document["probes"][0];
+  EXPECT_EQ(failed["trials"].size(), 4u);
+  EXPECT_FALSE(failed["pass"].get<bool>());
+  EXPECT_EQ(failed["reasons"], json::array({"run_invalid"}));
 }
 
 TEST(Search, AStraddlingIntervalBringsMoreTrialsJudgedPooled) {
