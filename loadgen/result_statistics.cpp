@@ -23,14 +23,17 @@ constexpr PercentileName kCiPercentiles[] = {
 
 }  // namespace
 
+std::int64_t samples_for_interval(double percentile) {
+  // At least one sample must lie beyond the percentile with 95% probability: 1 - p^n >= 0.95.
+  return static_cast<std::int64_t>(std::ceil(std::log(0.05) / std::log(percentile / 100.0)));
+}
+
 PercentileInterval percentile_ci95(const Histogram& histogram, double percentile) {
   PercentileInterval ci;
   const std::int64_t n = histogram.total_count();
   const double p = percentile / 100.0;
   if (n <= 0 || p <= 0 || p >= 1) return ci;
-  // At least one sample must lie beyond the percentile with 95% probability: 1 - p^n >= 0.95.
-  const double needed = std::ceil(std::log(0.05) / std::log(p));
-  if (static_cast<double>(n) < needed) return ci;
+  if (n < samples_for_interval(percentile)) return ci;
   const double nd = static_cast<double>(n);
   const double spread = 1.959964 * std::sqrt(nd * p * (1 - p));
   const auto low_rank = static_cast<std::int64_t>(std::max(1.0, std::floor(nd * p - spread)));

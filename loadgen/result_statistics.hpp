@@ -23,6 +23,10 @@ nlohmann::json histogram_summary(const Histogram& histogram);
 // A 95% distribution-free confidence interval for a percentile from binomial order statistics
 // (normal approximation to the ranks); nullopt-like `insufficient` when the sample is too small
 // to put any sample beyond the percentile (n < log(0.05)/log(p), e.g. p99: n < 299).
+// The fewest samples for which that interval exists at all: one sample beyond the percentile
+// with 95% probability, n >= log(0.05) / log(p) (299 for p99).
+std::int64_t samples_for_interval(double percentile);
+
 struct PercentileInterval {
   bool sufficient = false;
   std::int64_t low = 0;

@@ -96,8 +96,7 @@ class Searcher {
   // min_samples, at least twice what the percentile's interval needs at all (299 for p99), and
   // at least what the run's own self-check asks for (kMinSamples, whatever the percentile).
   std::uint64_t samples_needed() const {
-    const double p = settings_.slo.percentile / 100.0;
-    const auto least = static_cast<std::uint64_t>(std::ceil(std::log(0.05) / std::log(p)));
+    const auto least = static_cast<std::uint64_t>(samples_for_interval(settings_.slo.percentile));
     return std::max({settings_.min_samples, 2 * least, static_cast<std::uint64_t>(kMinSamples)});
   }
   std::string message_for(SearchOutcome outcome) const;

@@ -1,6 +1,6 @@
 // `loadgen recommend` run for real on sweep documents written here (a --search sweep as
-// results/README.md documents it): its exit codes, its output file, and that every field it writes is in
-// results/README.md.
+// results/README.md documents it): its exit codes, its output file, and that every field it writes
+// is in results/README.md.
 #include <gtest/gtest.h>
 
 #include <fstream>
