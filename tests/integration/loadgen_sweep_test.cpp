@@ -11,6 +11,7 @@
 #include "documented_schema.hpp"
 #include "process.hpp"
 #include "process_usage.hpp"
+#include "sanitized.hpp"
 #include "server_process.hpp"
 
 namespace poolbench {
@@ -57,6 +58,20 @@ std::string admin_url(testing::ServerProcess& server, const std::string& name) {
 json read_json(const std::filesystem::path& path) {
   std::ifstream in(path);
   return json::parse(in);
+}
+
+// Whether every failed trial of a search failed only because loadgen fell behind its own
+// schedule: a sanitized loadgen on a busy machine, not a statement about the server.
+bool only_behind_schedule(const json& search) {
+  for (const json& probe : search["probes"]) {
+    for (const json& trial : probe["trials"]) {
+      if (!trial["pass"].get<bool>() &&
+          trial["run_reasons"] != json::array({"schedule_lag_exceeded"})) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 TEST(Sweep, ATinyGridWritesOneFilePerPointAndTheSweepDocument) {
@@ -199,38 +214,15 @@ TEST(Sweep, SearchingARunningServerGivesACapacityPerPoolSize) {
   testing::ServerProcess server(with_admin_port(
       {"--mode", "call-in-thread", "--pool-size", "2", "--work", "sleep:10ms"}, "search"));
   const std::string admin = admin_url(server, "search");
-  const auto sweep = run_sweep_process("search",
-                                       {"--running",
-                                        admin,
-                                        "--target",
-                                        "127.0.0.1:" + std::to_string(server.port()),
-                                        "--pool-sizes",
-                                        "1,4",
-                                        "--search",
-                                        "--slo",
-                                        "p90<=60ms",
-                                        "--connections",
-                                        "16",
-                                        "--depth",
-                                        "4",
-                                        "--duration",
-                                        "300ms",
-                                        "--warmup",
-                                        "200ms",
-                                        "--trials",
-                                        "1",
-                                        "--max-trials",
-                                        "1",
-                                        "--precision",
-                                        "0.3",
-                                        "--min-samples",
-                                        "300",
-                                        "--start-rate",
-                                        "40",
-                                        "--cool-down",
-                                        "100ms",
-                                        "--no-calibrate"},
-                                       std::chrono::seconds(400));
+  const auto sweep = run_sweep_process(
+      "search",
+      {"--running", admin, "--target", "127.0.0.1:" + std::to_string(server.port()), "--pool-sizes",
+       "1,4", "--search", "--slo", "p90<=60ms", "--connections", "16", "--depth", "4", "--duration",
+       "300ms", "--warmup", "200ms", "--trials", "1", "--max-trials", "2", "--precision", "0.3",
+       "--min-samples", "300", "--start-rate", "80",
+       // Bounds the walk down if every probe fails: a trial lasts --min-samples / rate.
+       "--min-rate", "40", "--cool-down", "100ms", "--no-calibrate"},
+      std::chrono::seconds(280));
   ASSERT_EQ(sweep.exit_code, 0);
   const json doc = read_json(sweep.out / "sweep.json");
   EXPECT_EQ(doc["config"]["search"]["slo"]["text"], "p90<=60ms");
@@ -239,10 +231,13 @@ TEST(Sweep, SearchingARunningServerGivesACapacityPerPoolSize) {
   for (int i = 0; i < 2; ++i) {
     const json& point = doc["points"][i];
     ASSERT_EQ(point["status"], "ok") << point.dump();
-    ASSERT_EQ(point["search"]["outcome"], "found") << point["search"].dump();
     const json search = read_json(sweep.out / point["search"]["file"].get<std::string>());
     EXPECT_EQ(search["schema"], "poolbench.search/1");
     EXPECT_EQ(search["capacity"], point["search"]["capacity"]);
+    if (testing::kSanitized && search["outcome"] != "found" && only_behind_schedule(search)) {
+      GTEST_SKIP() << "the sanitized generator could not keep its schedule: " << search["message"];
+    }
+    ASSERT_EQ(point["search"]["outcome"], "found") << point["search"].dump();
     capacity[i] = point["search"]["capacity"]["low_rps"].get<double>();
     EXPECT_LE(capacity[i], point["pool_size"].get<int>() / 0.010) << point.dump();
     // The point's run is the one at the highest passing rate.
