@@ -26,6 +26,8 @@ constexpr std::string_view kRefusal = "err:too many connections\r\n";
 // The reply end of one connection, shared by its requests in the pool. It outlives the
 // connection (rule 3 of reactor.hpp): a reply that comes back after the client left is counted
 // as dropped, and `left_` tells the workers to skip the work they have not started for it.
+// Its last reference may go on a worker (defer-to-thread's shared request block): it holds only
+// a weak reference and an atomic flag, so nothing of the connection is touched there.
 class ConnectionReplies final : public ReplyTo {
  public:
   ConnectionReplies(Server& server, std::weak_ptr<Connection> connection)

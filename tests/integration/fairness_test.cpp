@@ -163,6 +163,8 @@ TEST_P(EveryMode, APipeliningClientIsHeldAtItsBoundOfRequestsInFlight) {
 }
 
 TEST_P(EveryMode, ClientsThatPipelineAndNeverReadCostBoundedMemory) {
+  // Inline queues nothing: the reactor reads the next bytes only after running the last ones.
+  if (GetParam() == "inline") GTEST_SKIP() << "inline holds no backlog to bound";
   ServerProcess server({"--mode", GetParam(), "--work", "sleep:1ms", "--pool-size", "4"});
   const pid_t pid = server.process().pid();
   {
@@ -185,7 +187,9 @@ TEST_P(EveryMode, ClientsThatPipelineAndNeverReadCostBoundedMemory) {
   std::printf("[ figures  ] %s: RSS %ld KiB before, peak %ld KiB beside 8 hogs\n",
               GetParam().c_str(), rss_before, peak);
   // Per connection: 1 MiB of replies + 1024 requests + one 64 KiB read, about 2 MiB; 8 of them.
-  if (!kSanitized) EXPECT_LT(peak - rss_before, 64 * 1024) << "KiB grown";
+  if (!kSanitized) {
+    EXPECT_LT(peak - rss_before, 64 * 1024) << "KiB grown";
+  }
 }
 
 TEST_P(EveryMode, WorkLeftQueuedByAClientThatLeftIsSkippedAndCounted) {
@@ -210,7 +214,9 @@ TEST_P(EveryMode, WorkLeftQueuedByAClientThatLeftIsSkippedAndCounted) {
   EXPECT_EQ(received, ran + r["skipped"].get<std::uint64_t>()) << doc.dump();
   EXPECT_GE(r["dropped"].get<std::uint64_t>(), 1u) << doc.dump();
   EXPECT_LT(ran, 2'000u) << "work run for a client that had left: " << doc.dump();
-  if (GetParam() != "inline") EXPECT_GE(r["skipped"].get<std::uint64_t>(), 1u) << doc.dump();
+  if (GetParam() != "inline") {
+    EXPECT_GE(r["skipped"].get<std::uint64_t>(), 1u) << doc.dump();
+  }
   EXPECT_EQ(r["completed"].get<std::uint64_t>(), ran) << doc.dump();
 }
 
