@@ -61,11 +61,13 @@ std::string escape_lf(std::string_view line) {
   return escaped;
 }
 
-// The reply end of a caller that answers with one function and never leaves.
+// The reply end of a caller that answers with one function and never leaves. Every such caller
+// counts as the same client for the pool's turns: its requests keep one FIFO order.
 class ReplyFunction final : public ReplyTo {
  public:
   explicit ReplyFunction(Dispatcher::Reply reply) : reply_(std::move(reply)) {}
   void reply(std::string reply) override { reply_(std::move(reply)); }
+  ThreadPool::Owner owner() const override { return 0; }  // all such callers are one client
 
  private:
   Dispatcher::Reply reply_;

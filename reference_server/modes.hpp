@@ -49,8 +49,8 @@ class ReplyTo {
   virtual void skipped() {}
   // Any thread: true once the client has left; pool work not yet started for it is skipped.
   virtual bool gone() const { return false; }
-  // The key the pool's backlog shares turns by (ThreadPool::Owner): one per ReplyTo.
-  ThreadPool::Owner owner() const { return reinterpret_cast<ThreadPool::Owner>(this); }
+  // The key the pool's backlog shares turns by (ThreadPool::Owner): one per client.
+  virtual ThreadPool::Owner owner() const { return reinterpret_cast<ThreadPool::Owner>(this); }
 };
 
 class Dispatcher {

@@ -58,7 +58,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     pump();
   }
 
-  // Stop taking requests; close once everything dispatched is answered and written.
+  // Stop reading the socket; close once the lines already read are dispatched and answered,
+  // and every reply is written.
   void stop_reading() {
     reading_ = false;
     close_if_done();
@@ -93,13 +94,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Dispatches what the bounds allow of the lines already read, then reads more if it may.
   void pump() {
-    if (pumping_ || turn_posted_ || read_pending_ || paused() || !reading_ || !socket_.is_open())
-      return;
+    if (pumping_ || turn_posted_ || read_pending_ || paused() || !socket_.is_open()) return;
     pumping_ = true;
     const TurnEnd end = dispatch_turn();
     pumping_ = false;
+    lines_pending_ = end != TurnEnd::kNeedBytes && end != TurnEnd::kLineTooLong;
     if (!writing_ && !flush_posted_ && !outbox_.empty()) flush();
-    if (!reading_ || !socket_.is_open()) return;
+    if (!socket_.is_open()) return;
     switch (end) {
       case TurnEnd::kLineTooLong:
         ++server_.stats_.lines_too_long;
@@ -121,6 +122,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         ++server_.stats_.reads_paused;
         return;
       case TurnEnd::kNeedBytes:
+        if (!reading_) return close_if_done();  // the lines read before shutdown are all out
         read_pending_ = true;
         return read();
     }
@@ -132,7 +134,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const auto started = timed ? Clock::now() : TimePoint{};
     holding_output_ = true;  // the replies made meanwhile leave in one send, after the turn
     TurnEnd end = TurnEnd::kNeedBytes;
-    for (std::size_t lines = 0; reading_; ++lines) {
+    for (std::size_t lines = 0;; ++lines) {
       if (in_flight_ >= server_.config_.max_in_flight_per_connection) {
         end = TurnEnd::kTooManyInFlight;
         break;
@@ -272,7 +274,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void close_if_done() {
-    if (!reading_ && in_flight_ == 0 && !writing_ && outbox_.empty()) close();
+    if (!reading_ && !lines_pending_ && in_flight_ == 0 && !writing_ && outbox_.empty()) close();
   }
 
   Server& server_;
@@ -288,8 +290,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Server::ReplyCounts outbox_counts_;           // the requests' replies among them
   Server::ReplyCounts in_transit_counts_;
   std::size_t in_flight_ = 0;  // requests dispatched and not yet answered
-  bool reading_ = true;
+  bool reading_ = true;  // false: no more reads from the socket (EOF, overlong line, shutdown)
   bool read_pending_ = false;
+  bool lines_pending_ = false;     // the last turn left complete lines in the framer
   bool turn_posted_ = false;       // lines are left for a later turn
   bool pumping_ = false;           // dispatch_turn() is running: an inline reply must not re-enter
   bool in_flight_paused_ = false;  // at --max-in-flight-per-connection, until half
