@@ -90,7 +90,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   enum class Kind { kMessage, kOk, kError };  // a message of the server's own, or a reply
-  enum class TurnEnd { kNeedBytes, kTurnOver, kTooManyInFlight, kOutputFull, kLineTooLong };
+  enum class TurnEnd {
+    kNeedBytes,
+    kTurnOver,  // kLinesPerTurn lines
+    kTimeUp,    // inline: kTurnTime of work
+    kTooManyInFlight,
+    kOutputFull,
+    kLineTooLong
+  };
 
   // Dispatches what the bounds allow of the lines already read, then reads more if it may.
   void pump() {
@@ -99,7 +106,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const TurnEnd end = dispatch_turn();
     pumping_ = false;
     lines_pending_ = end != TurnEnd::kNeedBytes && end != TurnEnd::kLineTooLong;
-    if (!writing_ && !flush_posted_ && !outbox_.empty()) flush();
+    // Cheap lines' replies leave together, one send per read (as before turns were bounded);
+    // after a turn of expensive ones (kTimeUp), a send costs little next to the work.
+    if (end != TurnEnd::kTurnOver && !writing_ && !flush_posted_ && !outbox_.empty()) flush();
     if (!socket_.is_open()) return;
     switch (end) {
       case TurnEnd::kLineTooLong:
@@ -107,6 +116,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         send("err:line too long", Kind::kMessage);
         return stop_reading();
       case TurnEnd::kTurnOver:
+      case TurnEnd::kTimeUp:
         turn_posted_ = true;
         asio::post(socket_.get_executor(), [self = shared_from_this()] {
           self->turn_posted_ = false;
@@ -143,9 +153,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         end = TurnEnd::kOutputFull;
         break;
       }
-      if (lines == Server::kLinesPerTurn ||
-          (timed && lines > 0 && Clock::now() - started >= Server::kTurnTime)) {
+      if (lines == Server::kLinesPerTurn) {
         end = TurnEnd::kTurnOver;
+        break;
+      }
+      if (timed && lines > 0 && Clock::now() - started >= Server::kTurnTime) {
+        end = TurnEnd::kTimeUp;
         break;
       }
       std::string_view line;
@@ -197,9 +210,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // One send per turn of the loop at most: a reply queued while no write is in progress waits
-  // for the end of the turn whose lines it answers (inline), or for a posted flush, which runs
-  // after the rest of the call_from_thread batch that brought it (pool modes). Replies queued
-  // during a write leave together when it completes.
+  // for the end of the turn or read whose lines it answers (inline, pump()), or for a posted
+  // flush, which runs after the rest of the call_from_thread batch that brought it (pool modes).
+  // Replies queued during a write leave together when it completes.
   void send(std::string_view reply, Kind kind) {
     if (!socket_.is_open()) {
       if (kind != Kind::kMessage) ++server_.stats_.replies_dropped;

@@ -2,30 +2,33 @@
 // wires it to the rest and runs it). Bounds and shutdown: reference_server/README.md §5.
 //
 // Threading: everything here runs on the reactor thread (rule 1 of reactor.hpp). Replies
-// arrive through Dispatcher's callback, which holds only a weak reference to its connection
-// (rule 3): the reply to a client that left is dropped.
+// arrive through the connection's ConnectionReplies (a Dispatcher ReplyTo), which holds only a
+// weak reference to it (rule 3): the reply to a client that left is dropped. Its one atomic
+// flag, set when the connection closes, tells the workers to skip that client's work (rule 4).
 //
 // Lifecycle of a connection: read lines -> dispatch each -> write replies as they come
 // (completion order in the pool modes), one send for all those that came in one turn of the
-// loop (a turn's lines inline; a call_from_thread batch in the pool modes) or during the
-// previous send. A turn dispatches at most kLinesPerTurn lines of one connection, and inline
-// stops a turn once its lines took kTurnTime of work: the rest of that read waits for a later
-// turn (posted), so other connections are read in between. It stops reading on EOF, on an overlong
-// line (after answering "err:line too long") and on shutdown; it closes once it has stopped
-// reading, every request it dispatched has been answered and every reply written. A write error
-// closes it at once.
+// loop (inline: a read's lines, or a turn's when its work took kTurnTime; pool modes: a
+// call_from_thread batch) or during the previous send. A turn dispatches at most
+// kLinesPerTurn lines of one connection, and inline stops a turn once its lines took
+// kTurnTime of work: the rest of that read waits for a later turn (posted), so other
+// connections are read in between. It stops reading on EOF, on an overlong line (after
+// answering "err:line too long") and on shutdown; it closes once the lines it read are
+// dispatched, every request it dispatched has been answered and every reply written. A write
+// error closes it at once.
 //
 // Bounds (Twisted's producer/consumer): once a connection has --max-output bytes of replies
 // not yet taken by its peer, it stops dispatching and reading that peer (TCP back-pressure
 // does the rest) and goes on when they drain below half of that. Once it has
 // --max-in-flight-per-connection requests dispatched and not yet answered, it stops the same
 // way and goes on at half. A peer that never reads therefore costs at most max_output + the
-// replies to one turn + max_in_flight requests + one read (64 KiB) of unparsed input.
+// replies to one read + max_in_flight requests + one read (64 KiB) of unparsed input.
 //
 // Counting (Server::Stats): a request is in flight from dispatch until its reply is made (or
 // its work is skipped because the client left); the reply is then unsent until its write
 // completes (ok or error) or the connection closes first (dropped). So at any time
 //   requests = in_flight + skipped + unsent + ok + errors + dropped.
+//
 // --idle-timeout closes a connection on which no complete line arrived and no reply was
 // written for that long while none of its requests was in flight (idle holders, slowloris).
 // --max-connections: a connection beyond it is told "err:too many connections" and closed.
