@@ -269,7 +269,9 @@ std::string AdminServer::stats_json() const {
   const auto& server = sources_.server.stats();
   const auto reactor = sources_.reactor.stats();
   const double uptime = std::chrono::duration<double>(Clock::now() - sources_.started).count();
-  const std::uint64_t answered = server.replies_ok + server.replies_error;
+  // Every reply made, written or not: those of requests whose work ran, and the err:busy ones.
+  const std::uint64_t answered =
+      server.replies_ok + server.replies_error + server.replies_dropped + server.replies_unsent;
   json stages = json::object();
   if (sources_.stages != nullptr) {
     for (Stage stage : kStages) {
@@ -299,6 +301,10 @@ std::string AdminServer::stats_json() const {
         {"errors", server.replies_error},
         {"rejected_busy", pool.rejected},
         {"in_flight", server.in_flight},
+        {"dropped", server.replies_dropped},
+        {"unsent", server.replies_unsent},
+        {"skipped", server.skipped},
+        {"reads_held", server.reads_held},
         {"lines_too_long", server.lines_too_long}}},
       {"call_from_thread", {{"calls", reactor.calls}, {"wakeups", reactor.wakeups}}},
       {"process", process_json(own_usage())},
@@ -331,11 +337,17 @@ void write_server_metrics(MetricsWriter& m, const Server::Stats& server,
            server.accepted);
   m.single("poolbench_requests_total", "counter", "Request lines dispatched.", server.requests);
   m.single("poolbench_requests_completed_total", "counter",
-           "Requests whose work ran and were answered (ok or error).",
-           server.replies_ok + server.replies_error - pool.rejected);
-  m.family("poolbench_replies_total", "counter", "Replies by result (ack or err).");
+           "Requests whose work ran and were answered (ok or error), written or not.",
+           server.replies_ok + server.replies_error + server.replies_dropped +
+               server.replies_unsent - pool.rejected);
+  m.family("poolbench_replies_total", "counter",
+           "Replies written, by result (ack or err); dropped: made but the client had left.");
   m.sample("poolbench_replies_total", "result=\"ok\"", server.replies_ok);
   m.sample("poolbench_replies_total", "result=\"error\"", server.replies_error);
+  m.sample("poolbench_replies_total", "result=\"dropped\"", server.replies_dropped);
+  m.single("poolbench_requests_skipped_total", "counter",
+           "Requests whose work was not run: the client left before a worker took it.",
+           server.skipped);
   m.single("poolbench_requests_in_flight", "gauge", "Requests dispatched and not yet answered.",
            server.in_flight);
   m.single("poolbench_lines_too_long_total", "counter", "Overlong lines (connection closed).",

@@ -14,7 +14,6 @@
 #pragma once
 
 #include <cstdio>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -24,6 +23,7 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "reactor.hpp"
 #include "thread_pool.hpp"
@@ -91,7 +91,10 @@ class Deferred {
     bool running = false;
     std::optional<T> value;
     std::exception_ptr error;
-    std::deque<Step> steps;
+    // Steps run in order from next_step. A vector, not a deque: a deque allocates a 512-byte
+    // block and its map for the first step, a Deferred per request in flight multiplies that.
+    std::vector<Step> steps;
+    std::size_t next_step = 0;
 
     ~State() {
       if (error) {
@@ -110,9 +113,8 @@ class Deferred {
     State& state = *state_;
     if (!state.called || state.running) return;  // not fired yet, or re-entered from a step
     state.running = true;
-    while (!state.steps.empty()) {
-      Step step = std::move(state.steps.front());
-      state.steps.pop_front();
+    while (state.next_step < state.steps.size()) {
+      Step step = std::move(state.steps[state.next_step++]);
       try {
         if (state.error) {
           if (step.on_error) {
@@ -128,6 +130,8 @@ class Deferred {
         state.value.reset();
       }
     }
+    state.steps.clear();
+    state.next_step = 0;
     state.running = false;
   }
 
@@ -136,29 +140,34 @@ class Deferred {
 
 // Twisted's deferToThread: runs `work` on the pool and returns a Deferred that fires on the
 // reactor thread with its result or its exception. If the pool refuses the work (its backlog
-// is full), the Deferred has already failed with PoolBusyError when it is returned.
+// is full), the Deferred has already failed with PoolBusyError when it is returned. `owner`:
+// whose work it is, for the pool's fair backlog (ThreadPool::submit).
 template <class F>
-auto defer_to_thread(Reactor& reactor, ThreadPool& pool, F work)
+auto defer_to_thread(Reactor& reactor, ThreadPool& pool, F work, ThreadPool::Owner owner = 0)
     -> Deferred<std::invoke_result_t<F&>> {
   using T = std::invoke_result_t<F&>;
   Deferred<T> deferred;
-  const bool accepted = pool.submit([&reactor, deferred, work = std::move(work)]() mutable {
-    std::optional<T> value;
-    std::exception_ptr error;
-    try {
-      value.emplace(work());
-    } catch (...) {
-      error = std::current_exception();
-    }
-    // Hand the only reference over: the exception is then released on the reactor thread.
-    if (error) {
-      reactor.call_from_thread(
-          [d = std::move(deferred), e = std::move(error)]() mutable { d.errback(std::move(e)); });
-    } else {
-      reactor.call_from_thread(
-          [d = std::move(deferred), v = std::move(*value)]() mutable { d.callback(std::move(v)); });
-    }
-  });
+  const bool accepted = pool.submit(
+      [&reactor, deferred, work = std::move(work)]() mutable {
+        std::optional<T> value;
+        std::exception_ptr error;
+        try {
+          value.emplace(work());
+        } catch (...) {
+          error = std::current_exception();
+        }
+        // Hand the only reference over: the exception is then released on the reactor thread.
+        if (error) {
+          reactor.call_from_thread([d = std::move(deferred), e = std::move(error)]() mutable {
+            d.errback(std::move(e));
+          });
+        } else {
+          reactor.call_from_thread([d = std::move(deferred), v = std::move(*value)]() mutable {
+            d.callback(std::move(v));
+          });
+        }
+      },
+      owner);
   if (!accepted) deferred.errback(std::make_exception_ptr(PoolBusyError()));
   return deferred;
 }

@@ -35,7 +35,7 @@ class LineFramer {
   // fed again (the connection is to be closed).
   template <class OnLine>
   Status feed(std::string_view data, OnLine&& on_line) {
-    buffer_.append(data);
+    append(data);
     for (;;) {
       std::string_view line;
       const Status status = next_line(line);
@@ -45,12 +45,16 @@ class LineFramer {
     }
   }
 
+  // The same in two steps, for a reader that takes lines only as fast as it can serve them
+  // (the server holds back a connection's lines while it has too many requests in flight):
+  // append() the bytes read, then next_line() until it gives no line. Sets `line` to the next
+  // complete line (valid until the next call), or leaves it null when none is complete.
+  void append(std::string_view data) { buffer_.append(data); }
+  Status next_line(std::string_view& line);
+
   std::size_t buffered_bytes() const { return buffer_.size() - line_start_; }
 
  private:
-  // Sets `line` to the next complete line, or leaves it null when none is complete.
-  Status next_line(std::string_view& line);
-
   std::size_t max_line_;
   Delimiter delimiter_;
   std::string buffer_;

@@ -45,7 +45,9 @@ void add_work_options(CLI::App& app, ServerConfig& config, TextFlags& text) {
                  "maximum worker threads (suggestThreadPoolSize); workers start on demand")
       ->capture_default_str();
   app.add_option("--max-queue", config.max_queue,
-                 "bound on the pool's backlog; beyond it requests get err:busy (0: unbounded)")
+                 "bound on the pool's backlog; at it, a request of a connection holding its "
+                 "fair share of the backlog (the bound / connections with work queued) gets "
+                 "err:busy, others are queued up to twice the bound (0: unbounded)")
       ->capture_default_str();
   app.add_option(
          "--work", text.work,
@@ -70,6 +72,12 @@ void add_limit_options(CLI::App& app, ServerConfig& config, TextFlags& text) {
   app.add_option("--max-output", config.max_output,
                  "bytes of replies buffered per connection before it stops reading that peer "
                  "(resumes below half)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-in-flight-per-connection", config.max_in_flight_per_connection,
+                 "requests of one connection dispatched and not yet answered before it stops "
+                 "reading that peer (resumes at half); with the pool's turns per connection, "
+                 "what keeps one pipelining client from taking the server's memory and time")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--idle-timeout", text.idle_timeout,

@@ -13,7 +13,7 @@ ThreadPool::~ThreadPool() {
   stop(StopPolicy::kRunBacklog);
 }
 
-bool ThreadPool::submit(Task task) {
+bool ThreadPool::submit(Task task, Owner owner) {
   std::unique_lock lock(mutex_);
   if (stopping_) return false;
   if (!idle_.empty()) {
@@ -34,13 +34,23 @@ bool ThreadPool::submit(Task task) {
     start_worker(std::move(task));
     return true;
   }
-  if (max_queue_ != kUnboundedQueue && backlog_.size() >= max_queue_) {
+  if (backlog_refuses(owner)) {
     ++rejected_;
     return false;
   }
-  backlog_.push_back(std::move(task));
+  backlog_.push_back(std::move(task), owner);
   peak_queued_ = std::max(peak_queued_, backlog_.size());
   return true;
+}
+
+// At its bound the backlog refuses the owner that already holds its fair share of it (the bound
+// over the owners with tasks queued, at least 1): the greedy client is refused, not the one
+// that asks rarely. An owner below its share is still taken, up to twice the bound in all.
+bool ThreadPool::backlog_refuses(Owner owner) const {
+  if (max_queue_ == kUnboundedQueue || backlog_.size() < max_queue_) return false;
+  if (backlog_.size() >= 2 * max_queue_) return true;
+  const std::size_t fair_share = std::max<std::size_t>(1, max_queue_ / backlog_.owners());
+  return backlog_.queued_by(owner) >= fair_share;
 }
 
 void ThreadPool::start_worker(Task first_task) {
@@ -138,7 +148,7 @@ void ThreadPool::forget_workers(std::vector<std::unique_ptr<Worker>>& workers) {
 }
 
 std::size_t ThreadPool::stop(StopPolicy policy) {
-  std::deque<Task> discarded;
+  Backlog discarded;
   std::vector<std::unique_ptr<Worker>> workers;
   {
     std::unique_lock lock(mutex_);

@@ -5,11 +5,15 @@
 //   - min 0, max N (default 10); no thread exists until work arrives;
 //   - a thread is created only when a task arrives, no worker is idle and the count is below max;
 //   - idle workers are never reaped;
-//   - the backlog is FIFO and unbounded unless a bound is given (then submit() refuses);
+//   - the backlog is unbounded unless a bound is given (then submit() refuses);
+//   - the backlog is FIFO per owner (a connection), and owners take turns (fair_queue.hpp);
 //   - resize(n) (suggestThreadPoolSize) changes max at runtime: shrinking quits idle workers at
 //     once and busy ones once the backlog is empty; growing takes effect as work arrives.
 //
 // Departures from Twisted, on purpose:
+//   - The backlog is shared fairly between owners: one client that pipelines thousands of
+//     requests delays another client's request by one of its own per turn, not by all of them.
+//     At the bound, the owner holding its fair share or more is refused first (submit()).
 //   - Raising max while tasks wait in the backlog starts workers for that backlog at once, so the
 //     backlog keeps FIFO order. (Twisted starts nothing; tasks submitted after the raise create
 //     workers and overtake the older backlog.)
@@ -25,18 +29,21 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "fair_queue.hpp"
+
 namespace poolbench {
 
 class ThreadPool {
  public:
   using Task = std::function<void()>;
+  using Backlog = FairQueue<Task>;
+  using Owner = Backlog::Owner;  // whose task: a connection's key; 0 for anyone
   static constexpr std::size_t kUnboundedQueue = 0;
 
   struct Stats {
@@ -56,10 +63,11 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  // Runs `task` on a worker. Returns false, without running it, when the backlog is at its
-  // bound or the pool is stopping. A task must not throw; if it does, the exception is
-  // reported on stderr and the worker carries on (Twisted logs it the same way).
-  bool submit(Task task);
+  // Runs `task` on a worker. Returns false, without running it, when the pool is stopping or
+  // the backlog is at its bound and `owner` holds its fair share of it (backlog_refuses). A task
+  // must not throw; if it does, the exception is reported on stderr and the worker carries on
+  // (Twisted logs it the same way).
+  bool submit(Task task, Owner owner = 0);
 
   // Changes the maximum number of threads (Twisted's suggestThreadPoolSize).
   void resize(std::size_t max_threads);
@@ -82,6 +90,7 @@ class ThreadPool {
 
   void work(Worker& self);
   // Caller holds the mutex.
+  bool backlog_refuses(Owner owner) const;
   void start_worker(Task first_task);
   void quit_idle_workers_above_max();
   std::vector<std::unique_ptr<Worker>> take_exited_workers();
@@ -94,7 +103,7 @@ class ThreadPool {
   std::size_t max_threads_;
   const std::size_t max_queue_;
   bool stopping_ = false;
-  std::deque<Task> backlog_;
+  Backlog backlog_;
   std::vector<Worker*> idle_;  // most recently idle last: reused first, its cache is warm
   std::vector<std::unique_ptr<Worker>> workers_;  // live and exited-but-not-joined
   std::size_t live_ = 0;

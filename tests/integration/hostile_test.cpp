@@ -170,6 +170,16 @@ TEST_P(EveryMode, NulAndNonUtf8BytesAreEchoedUntouched) {
   EXPECT_EQ(client.read_line(), std::string("ack:\0", 5));
 }
 
+// A bare LF inside a \r\n-framed line: echoed raw, a client splitting at LF would read two
+// lines. It is answered on one line, as an error, the LF written out; the next line is served.
+TEST_P(EveryMode, ABareLfInALineIsAnsweredOnOneLine) {
+  ServerProcess server({"--mode", GetParam(), "--work", "none"});
+  LineClient client(server.port());
+  client.send("one\ntwo\r\nnext\r\n");
+  EXPECT_EQ(client.read_line(), "err:bare LF in line|one\\ntwo");
+  EXPECT_EQ(client.read_line(), "ack:next");
+}
+
 TEST(HostileInput, ALineSentOneBytePerWriteIsOneLine) {
   // Inline: it keeps arrival order, so the replies' order checks the framer. (A pool answers in
   // completion order; a lazily started second worker can finish "second" first.)

@@ -221,6 +221,37 @@ TEST(ThreadPool, ABoundedBacklogRefusesWorkBeyondItsBound) {
   gate.open();
 }
 
+TEST(ThreadPool, TheBacklogServesOwnersInTurnEachInItsOwnOrder) {
+  Gate gate;
+  StartOrder order;
+  ThreadPool pool(1);
+  pool.submit([&] { gate.wait(); });
+  ASSERT_TRUE(gate.await_waiting(1));
+  for (int i = 0; i < 6; ++i)  // a greedy owner, 1, queues six before the polite one, 2
+    pool.submit([&order, i] { order.add(10 + i); }, 1);
+  pool.submit([&order] { order.add(20); }, 2);
+  pool.submit([&order] { order.add(21); }, 2);
+  gate.open();
+  ASSERT_TRUE(eventually([&] { return pool.stats().completed == 9; }));
+  EXPECT_EQ(order.started, (std::vector<int>{10, 20, 11, 21, 12, 13, 14, 15}));
+}
+
+TEST(ThreadPool, AtItsBoundTheBacklogRefusesTheOwnerHoldingItsFairShare) {
+  Gate gate;
+  ThreadPool pool(1, 4);
+  EXPECT_TRUE(pool.submit([&] { gate.wait(); }));
+  ASSERT_TRUE(gate.await_waiting(1));
+  for (int i = 0; i < 4; ++i)
+    EXPECT_TRUE(pool.submit([] {}, 1));
+  EXPECT_FALSE(pool.submit([] {}, 1)) << "the greedy owner, holding the whole backlog";
+  EXPECT_TRUE(pool.submit([] {}, 2)) << "a newcomer, below its share (4 / 1 owner)";
+  EXPECT_TRUE(pool.submit([] {}, 3)) << "share now 4 / 2 owners: 3 holds none";
+  EXPECT_FALSE(pool.submit([] {}, 1));
+  EXPECT_EQ(pool.stats().rejected, 2u);
+  EXPECT_EQ(pool.stats().queued, 6u);
+  gate.open();
+}
+
 TEST(ThreadPool, StopRunsTheBacklogToCompletionByDefault) {
   std::atomic<int> ran{0};
   ThreadPool pool(2);
