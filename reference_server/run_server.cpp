@@ -96,18 +96,17 @@ void drain_on_signal(asio::signal_set& signals, Server& server,
 int stop_pool_and_report(ThreadPool& pool, const Server::Stats& stats, bool drained) {
   const auto deadline =
       drained ? std::chrono::steady_clock::time_point::max() : std::chrono::steady_clock::now();
-  const auto discarded = pool.stop_until(ThreadPool::StopPolicy::kDiscardBacklog, deadline);
-  const auto busy = pool.stats().busy;
+  const auto stopped = pool.stop_until(ThreadPool::StopPolicy::kDiscardBacklog, deadline);
   std::fprintf(stderr,
                "reference_server: stopped%s: %llu requests, %llu ok, %llu errors, %zu "
                "discarded, %zu abandoned in flight\n",
                drained ? "" : " (drain cut)", static_cast<unsigned long long>(stats.requests),
                static_cast<unsigned long long>(stats.replies_ok),
-               static_cast<unsigned long long>(stats.replies_error), discarded.value_or(0),
+               static_cast<unsigned long long>(stats.replies_error), stopped.discarded,
                stats.in_flight);
-  if (!discarded) {
+  if (stopped.abandoned > 0) {
     std::fprintf(stderr, "reference_server: leaving %zu worker(s) still running their work\n",
-                 busy);
+                 stopped.abandoned);
     std::fflush(nullptr);
     std::_Exit(kExitDrainCut);  // no destructor may run under the workers
   }

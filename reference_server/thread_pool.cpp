@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <optional>
 
 namespace poolbench {
 
@@ -224,11 +225,11 @@ void ThreadPool::forget_workers(std::vector<std::unique_ptr<Worker>>& workers) {
 }
 
 std::size_t ThreadPool::stop(StopPolicy policy) {
-  return *stop_until(policy, std::chrono::steady_clock::time_point::max());
+  return stop_until(policy, std::chrono::steady_clock::time_point::max()).discarded;
 }
 
-std::optional<std::size_t> ThreadPool::stop_until(StopPolicy policy,
-                                                  std::chrono::steady_clock::time_point deadline) {
+ThreadPool::StopResult ThreadPool::stop_until(StopPolicy policy,
+                                              std::chrono::steady_clock::time_point deadline) {
   std::deque<Task> discarded;
   std::vector<std::unique_ptr<Worker>> workers;
   {
@@ -251,18 +252,20 @@ std::optional<std::size_t> ThreadPool::stop_until(StopPolicy policy,
     const auto all_exited = [this] {
       return std::all_of(workers_.begin(), workers_.end(), [](const auto& w) { return w->exited; });
     };
-    if (deadline == std::chrono::steady_clock::time_point::max()) {
-      worker_exited_.wait(lock, all_exited);  // no timed wait: max() overflows some clocks
-    } else if (!worker_exited_.wait_until(lock, deadline, all_exited)) {
+    // Once no worker runs a task, the rest only have to notice they quit: that wait is short.
+    // (No timed wait without a deadline: max() overflows some clocks.)
+    if (deadline != std::chrono::steady_clock::time_point::max() &&
+        !worker_exited_.wait_until(lock, deadline, [this] { return busy_ == 0; })) {
       abandoned_ = true;
-      return std::nullopt;
+      return {discarded.size(), busy_};
     }
+    worker_exited_.wait(lock, all_exited);
     workers.swap(workers_);
   }
   for (auto& worker : workers)
     worker->thread.join();
   forget_workers(workers);
-  return discarded.size();
+  return {discarded.size(), 0};
 }
 
 ThreadPool::Stats ThreadPool::stats() const {

@@ -38,7 +38,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -91,11 +90,14 @@ class ThreadPool {
   // Refuses new work, lets running tasks finish (run_backlog: the backlog too, as Twisted does),
   // and joins every worker. Returns the number of backlogged tasks discarded.
   std::size_t stop(StopPolicy policy = StopPolicy::kRunBacklog);
-  // As stop(), but waits for running tasks only until `deadline`. nullopt: some are still
-  // running; the pool is then abandoned: its workers keep running and may still use the pool,
-  // so the caller must end the process without destroying it (std::_Exit).
-  std::optional<std::size_t> stop_until(StopPolicy policy,
-                                        std::chrono::steady_clock::time_point deadline);
+  struct StopResult {
+    std::size_t discarded = 0;  // backlogged tasks dropped
+    std::size_t abandoned = 0;  // workers still running a task at the deadline
+  };
+  // As stop(), but waits for running tasks only until `deadline`. With abandoned > 0 the pool
+  // is abandoned: those workers keep running and may still use the pool, so the caller must end
+  // the process without destroying it (std::_Exit).
+  StopResult stop_until(StopPolicy policy, std::chrono::steady_clock::time_point deadline);
 
   Stats stats() const;
 
