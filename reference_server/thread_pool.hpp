@@ -2,7 +2,8 @@
 // (twisted.python.threadpool + twisted._threads, as read from their source; reference_server/
 // README.md §4, §7 compare the two):
 //
-//   - min 0, max N (default 10); no thread exists until work arrives;
+//   - min 0, max N (default 10); no worker exists until work arrives (the starter thread, below,
+//     is not a worker);
 //   - a thread is created only when a task arrives, no worker is idle and the count is below max;
 //   - idle workers are never reaped;
 //   - the backlog is FIFO and unbounded unless a bound is given (then submit() refuses);
