@@ -1,6 +1,7 @@
 #include "point_runner.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 
 #include "process.hpp"
@@ -14,18 +15,32 @@ using json = nlohmann::json;
 
 json server_record(const SweepPoint& point, const std::string& work,
                    const std::vector<std::string>& argv, const std::filesystem::path& log) {
-  return {{"mode", point.mode},
-          {"pool_size", point.pool_size},
-          {"work", work},
-          {"argv", argv},
-          {"exit_status", nullptr},
-          {"exit", nullptr},
-          {"log", log.filename().string()}};
+  return {{"mode", point.mode}, {"pool_size", point.pool_size},  {"work", work},
+          {"argv", argv},       {"exit_status", nullptr},        {"exit", nullptr},
+          {"stop", nullptr},    {"log", log.filename().string()}};
 }
 
-void record_exit(json& server, int wait_status) {
-  server["exit_status"] = exit_code_of(wait_status);
+// reference_server's exit status for a drain cut by --drain-timeout (its --help).
+constexpr int kDrainCutExitStatus = 3;
+
+// Stops the point's server (its whole process group) and records how it ended. Anything but a
+// clean exit flags the point and is said on stderr: the run's requests were measured, but the
+// server did not stop as a drained one does.
+void stop_and_record_exit(ChildProcess& process, std::chrono::milliseconds grace, json& server) {
+  const int wait_status = process.stop(grace);
+  const int code = exit_code_of(wait_status);
+  server["exit_status"] = code;
   server["exit"] = describe_wait_status(wait_status);
+  const char* stop = process.was_killed()          ? "killed"
+                     : code == 0                   ? "clean"
+                     : code == kDrainCutExitStatus ? "drain_cut"
+                                                   : "failed";
+  server["stop"] = stop;
+  if (server["stop"] != "clean") {
+    std::fprintf(stderr, "loadgen sweep: the server of pool %s %s on stop (%s)\n",
+                 server["pool_size"].dump().c_str(), server["exit"].get<std::string>().c_str(),
+                 stop);
+  }
 }
 
 // The counters a running server reports in its /stats "process" object.
@@ -96,13 +111,13 @@ json PointRunner::run_started(const SweepPoint& point, LoadSettings load,
     if (settings_.admin) admin = parse_admin_url(bracketed + ":" + std::to_string(admin_port));
     const pid_t pid = process->pid();
     json run = measure(entry, load, admin, [pid] { return usage_of(pid); });
-    record_exit(server, process->stop(settings_.server_stop_grace));
+    stop_and_record_exit(*process, settings_.server_stop_grace, server);
     attach_server(entry, std::move(run), std::move(server));
   } catch (const std::exception& failure) {
     entry["status"] = "failed";
     entry["reason"] = (process && !process->running() ? "server did not start: " : "") +
                       std::string(failure.what());
-    if (process) record_exit(server, process->stop(settings_.server_stop_grace));
+    if (process) stop_and_record_exit(*process, settings_.server_stop_grace, server);
     entry["server"] = std::move(server);
   }
   return entry;
@@ -112,7 +127,8 @@ json PointRunner::run_resized(const SweepPoint& point, const LoadSettings& load)
   json entry = new_entry(point);
   json server = {{"mode", point.mode},     {"pool_size", point.pool_size},
                  {"work", settings_.work}, {"running", running_->text},
-                 {"exit_status", nullptr}, {"exit", nullptr}};
+                 {"exit_status", nullptr}, {"exit", nullptr},
+                 {"stop", nullptr}};
   try {
     resize_server_pool(*running_, point.pool_size);
     const AdminUrl& admin = *running_;

@@ -66,13 +66,14 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, const Opt
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)), status_(other.status_) {}
+    : pid_(std::exchange(other.pid_, -1)), status_(other.status_), killed_(other.killed_) {}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
   if (this != &other) {
     if (pid_ > 0 && !status_) stop(std::chrono::seconds(1));
     pid_ = std::exchange(other.pid_, -1);
     status_ = other.status_;
+    killed_ = other.killed_;
   }
   return *this;
 }
@@ -113,11 +114,25 @@ int ChildProcess::wait() {
   return *reap(true);
 }
 
+// The group outlives the child when the child is a shell that ran the server as its own child.
+// (Its PGID cannot be reused while any member is alive, so signalling it never hits a stranger.)
+bool ChildProcess::group_alive() const {
+  return pid_ > 0 && ::kill(-pid_, 0) == 0;
+}
+
 int ChildProcess::stop(std::chrono::milliseconds grace) {
-  send_signal(SIGTERM);
-  if (auto status = wait_for(grace)) return *status;
-  send_signal(SIGKILL);
-  return wait();
+  if (pid_ <= 0) return status_.value_or(0);
+  const auto deadline = Clock::now() + grace;
+  if (group_alive()) ::kill(-pid_, SIGTERM);
+  std::optional<int> status = wait_for(grace);
+  while (status && group_alive() && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (!status || group_alive()) {
+    killed_ = true;
+    ::kill(-pid_, SIGKILL);
+    if (!status) status = wait();
+  }
+  return *status;
 }
 
 int exit_code_of(int wait_status) {

@@ -1,6 +1,8 @@
 // A child process started from an argv, without a shell: the sweep's servers and the
 // integration tests' servers. The object owns the PID; the destructor stops and reaps a
 // child that is still running, so a failing test or an exception never leaks a process.
+// The child leads its own process group, and stop() signals the whole group: a server started
+// as `sh -c '...'` is stopped with its shell, not left running.
 #pragma once
 
 #include <sys/types.h>
@@ -39,15 +41,20 @@ class ChildProcess {
   // The raw wait status (as from waitpid) once the child has exited.
   std::optional<int> wait_for(std::chrono::milliseconds timeout);
   int wait();
-  // SIGTERM, then SIGKILL if it has not exited after `grace`. Returns the wait status.
+  // SIGTERM to its process group, then SIGKILL to the group if the child, or anything else in
+  // its group, is still there after `grace`. Returns the child's wait status.
   int stop(std::chrono::milliseconds grace);
+  // True once stop() had to send SIGKILL (to the child or to what it started).
+  bool was_killed() const { return killed_; }
 
  private:
   explicit ChildProcess(pid_t pid) : pid_(pid) {}
   std::optional<int> reap(bool block);
+  bool group_alive() const;
 
   pid_t pid_ = -1;
   std::optional<int> status_;
+  bool killed_ = false;
 };
 
 // Shell convention: the exit code, or 128 + signal number for a child killed by a signal.

@@ -22,7 +22,14 @@ namespace poolbench {
 class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
  public:
   AdminConnection(AdminServer& admin, asio::ip::tcp::socket socket)
-      : admin_(admin), socket_(std::move(socket)), deadline_(socket_.get_executor()) {}
+      : admin_(admin),
+        socket_(std::move(socket)),
+        deadline_(socket_.get_executor()),
+        accepted_(Clock::now()) {}
+
+  // Still reading its request: it may be closed to admit a newcomer.
+  bool waiting_for_request() const { return socket_.is_open() && !answering_; }
+  TimePoint accepted() const { return accepted_; }
 
   void start() {
     deadline_.expires_after(AdminServer::kRequestTimeout);
@@ -79,6 +86,7 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
   AdminServer& admin_;
   asio::ip::tcp::socket socket_;
   asio::steady_timer deadline_;
+  TimePoint accepted_;
   std::array<char, 4096> chunk_;
   std::string received_;  // bounded by the parser's limits (it errors beyond them)
   std::string response_;
@@ -150,7 +158,7 @@ std::optional<std::size_t> parse_size(const std::optional<std::string>& text) {
   std::size_t value = 0;
   const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (error != std::errc() || end != text->data() + text->size()) return std::nullopt;
-  if (value < 1 || value > AdminServer::kMaxPoolSize) return std::nullopt;
+  if (value < 1 || value > ThreadPool::kMaxThreads) return std::nullopt;
   return value;
 }
 
@@ -187,12 +195,15 @@ void write_process_metrics(MetricsWriter& m, const ProcessUsage& usage) {
 }  // namespace
 
 AdminServer::AdminServer(Sources sources, const std::string& bind_address, std::uint16_t port)
-    : sources_(sources), acceptor_(sources.reactor.context()) {
+    : sources_(sources),
+      acceptor_(sources.reactor.context()),
+      accept_guard_(acceptor_, "reference_server admin") {
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(bind_address), port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
   acceptor_.listen();
+  acceptor_.native_non_blocking(true);  // AcceptGuard accepts the waiting ones until EAGAIN
 }
 
 AdminServer::~AdminServer() = default;
@@ -204,6 +215,7 @@ void AdminServer::start() {
 void AdminServer::stop() {
   std::error_code ignored;
   acceptor_.close(ignored);
+  accept_guard_.cancel();
   const auto open = connections_;  // close() erases from the set
   for (const auto& connection : open)
     connection->close();
@@ -213,18 +225,35 @@ void AdminServer::accept() {
   acceptor_.async_accept([this](std::error_code error, asio::ip::tcp::socket socket) {
     if (error == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (error) {
-      std::fprintf(stderr, "reference_server: admin accept failed (%s)\n", error.message().c_str());
-      return accept();
+      static constexpr std::string_view kOutOfDescriptors =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      return accept_guard_.on_accept_error(
+          error, [this] { accept(); },
+          [](int fd) { AcceptGuard::refuse_with(fd, kOutOfDescriptors); });
     }
-    auto connection = std::make_shared<AdminConnection>(*this, std::move(socket));
-    connections_.insert(connection);
-    if (connections_.size() > kMaxConnections) {
-      connection->refuse(503, "too many admin connections");
-    } else {
-      connection->start();
-    }
+    admit(std::make_shared<AdminConnection>(*this, std::move(socket)));
     accept();
   });
+}
+
+// At the limit, the oldest connection still waiting for its request makes room: a client that
+// sends nothing must not keep a working one out.
+void AdminServer::admit(std::shared_ptr<AdminConnection> connection) {
+  if (connections_.size() >= kMaxConnections) {
+    std::shared_ptr<AdminConnection> oldest;
+    for (const auto& open : connections_) {
+      if (open->waiting_for_request() && (!oldest || open->accepted() < oldest->accepted())) {
+        oldest = open;
+      }
+    }
+    if (oldest) oldest->close();
+  }
+  connections_.insert(connection);
+  if (connections_.size() > kMaxConnections) {
+    connection->refuse(503, "too many admin connections");
+  } else {
+    connection->start();
+  }
 }
 
 std::string AdminServer::respond(const http::Request& request) {
@@ -253,11 +282,15 @@ std::string AdminServer::respond(const http::Request& request) {
     return http::make_response(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
   }
   if (request.path == "/pool") {
+    if (request.query_parameter_count("size") > 1) {
+      return http::make_response(400, "text/plain",
+                                 "size given more than once: expected one POST /pool?size=N\n");
+    }
     const auto size = parse_size(request.query_parameter("size"));
     if (!size) {
       return http::make_response(400, "text/plain",
                                  "expected POST /pool?size=N with N an integer in [1, " +
-                                     std::to_string(kMaxPoolSize) + "]\n");
+                                     std::to_string(ThreadPool::kMaxThreads) + "]\n");
     }
     sources_.pool.resize(*size);
   }
@@ -291,6 +324,9 @@ std::string AdminServer::stats_json() const {
         {"queued", pool.queued},
         {"peak_queued", pool.peak_queued},
         {"threads_created", pool.threads_created},
+        {"threads_starting", pool.starting},
+        {"thread_start_failures", pool.thread_start_failures},
+        {"thread_limit", pool.thread_limit},
         {"tasks_completed", pool.completed},
         {"rejected", pool.rejected}}},
       {"connections", {{"open", server.open_connections}, {"accepted", server.accepted}}},
@@ -324,6 +360,12 @@ void write_pool_metrics(MetricsWriter& m, const ThreadPool::Stats& pool) {
   m.single("poolbench_pool_peak_queued", "gauge", "Largest backlog seen.", pool.peak_queued);
   m.single("poolbench_pool_threads_created_total", "counter", "Worker threads ever started.",
            pool.threads_created);
+  m.single("poolbench_pool_thread_start_failures_total", "counter",
+           "Worker threads the system refused to create (a thread or memory limit).",
+           pool.thread_start_failures);
+  m.single("poolbench_pool_thread_limit", "gauge",
+           "Threads the pool reached when a creation failed since the last resize (0: none).",
+           pool.thread_limit);
   m.single("poolbench_pool_tasks_completed_total", "counter", "Tasks the workers finished.",
            pool.completed);
   m.single("poolbench_pool_rejected_total", "counter",

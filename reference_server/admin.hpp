@@ -8,11 +8,16 @@
 //                          per-stage histograms (nanoseconds; schema "poolbench.stats/1")
 //   GET  /metrics          Prometheus text exposition format 0.0.4
 //   POST /pool?size=N      ThreadPool::resize(N) (suggestThreadPoolSize), then the /stats JSON;
-//                          400 when size is missing or not an integer in [1, kMaxPoolSize]
+//                          400 when size is missing, given twice, or not an integer in
+//                          [1, ThreadPool::kMaxThreads]
 // A known path with another method: 405 with Allow; an unknown path: 404; a malformed request:
-// 400 (parser: admin_http.hpp), 414/431/413 for oversize parts. A connection is closed after
-// kRequestTimeout without a full request, and at most kMaxConnections are served at once
-// (beyond: 503 and close).
+// 400 (parser: admin_http.hpp), 414/431/413 for oversize parts.
+//
+// Nobody can lock the endpoint out: a connection lives at most kRequestTimeout from accept
+// (its request must arrive and its answer be taken in that time), and at most kMaxConnections
+// are open at once. A newcomer beyond that closes the oldest connection still waiting for its
+// request, so idle sockets cannot hold every slot; only when all are being answered is it
+// refused (503). Out of descriptors, newcomers are refused with 503 by AcceptGuard.
 #pragma once
 
 #include <asio/ip/tcp.hpp>
@@ -24,6 +29,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "accept_guard.hpp"
 #include "admin_http.hpp"
 #include "modes.hpp"
 #include "reactor.hpp"
@@ -37,9 +43,10 @@ class AdminConnection;
 
 class AdminServer {
  public:
-  static constexpr std::size_t kMaxPoolSize = 4096;
   static constexpr std::size_t kMaxConnections = 16;
-  static constexpr std::chrono::seconds kRequestTimeout{5};
+  // A request is a few hundred bytes sent at once by curl or loadgen: 2 s is generous for
+  // them, and bounds how long an idle socket holds a slot.
+  static constexpr std::chrono::seconds kRequestTimeout{2};
 
   // What the endpoint reports on and acts on. `stages` may be null (stage timing off).
   struct Sources {
@@ -69,12 +76,14 @@ class AdminServer {
  private:
   friend class AdminConnection;
   void accept();
+  void admit(std::shared_ptr<AdminConnection> connection);
   void on_closed(const std::shared_ptr<AdminConnection>& connection) {
     connections_.erase(connection);
   }
 
   Sources sources_;
   asio::ip::tcp::acceptor acceptor_;
+  AcceptGuard accept_guard_;
   std::unordered_set<std::shared_ptr<AdminConnection>> connections_;
 };
 

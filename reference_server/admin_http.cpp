@@ -209,21 +209,47 @@ std::optional<std::string_view> Request::header(std::string_view lower_name) con
   return std::nullopt;
 }
 
-std::optional<std::string> Request::query_parameter(std::string_view name) const {
+namespace {
+
+// Calls visit(pair) for each "name=value" (or bare "name") pair of `query` whose decoded name is
+// `name`, until it returns false.
+template <typename Visit>
+void visit_query_parameters(std::string_view query, std::string_view name, Visit visit) {
   std::string_view rest = query;
   while (!rest.empty()) {
     const auto amp = rest.find('&');
     const std::string_view pair = rest.substr(0, amp);
     rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-    const auto equals = pair.find('=');
-    const auto key = percent_decode(pair.substr(0, equals), true);
-    if (!key || *key != name) continue;
-    if (equals == std::string_view::npos) return std::string();
-    const std::string_view raw = pair.substr(equals + 1);
-    auto value = percent_decode(raw, true);
-    return value ? *value : std::string(raw);  // a bad escape stays raw: the caller rejects it
+    const auto key = percent_decode(pair.substr(0, pair.find('=')), true);
+    if (key && *key == name && !visit(pair)) return;
   }
-  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> Request::query_parameter(std::string_view name) const {
+  std::optional<std::string> found;
+  visit_query_parameters(query, name, [&found](std::string_view pair) {
+    const auto equals = pair.find('=');
+    if (equals == std::string_view::npos) {
+      found.emplace();
+    } else {
+      const std::string_view raw = pair.substr(equals + 1);
+      auto value = percent_decode(raw, true);
+      found = value ? *value : std::string(raw);  // a bad escape stays raw: the caller rejects it
+    }
+    return false;  // the first one
+  });
+  return found;
+}
+
+std::size_t Request::query_parameter_count(std::string_view name) const {
+  std::size_t count = 0;
+  visit_query_parameters(query, name, [&count](std::string_view) {
+    ++count;
+    return true;
+  });
+  return count;
 }
 
 ParseResult parse_http_request(std::string_view bytes) noexcept {

@@ -49,6 +49,9 @@ struct Request {
   std::optional<std::string_view> header(std::string_view lower_name) const;
   // The percent-decoded value of a query parameter ("size" in "size=4"); nullopt if absent.
   std::optional<std::string> query_parameter(std::string_view name) const;
+  // How many times `name` appears in the query (a client that says size=3&size=5 is refused,
+  // not taken at its first word).
+  std::size_t query_parameter_count(std::string_view name) const;
 };
 
 struct Error {

@@ -31,7 +31,9 @@ void add_listening_options(CLI::App& app, ServerConfig& config, TextFlags& text)
   app.add_flag("--lf", text.lf,
                "also end lines at a bare \\n (for nc/telnet users); default: \\r\\n only");
   app.add_option("--drain-timeout", text.drain_timeout,
-                 "on SIGINT/SIGTERM, how long to wait for requests in flight to be answered")
+                 "on SIGINT/SIGTERM, how long to wait for requests in flight to be answered; "
+                 "then the connections are closed, work still running is abandoned, and the "
+                 "server exits 3 at once")
       ->capture_default_str();
 }
 
@@ -42,7 +44,10 @@ void add_work_options(CLI::App& app, ServerConfig& config, TextFlags& text) {
                  "callInThread / deferToThread also accepted")
       ->capture_default_str();
   app.add_option("--pool-size", config.pool_size,
-                 "maximum worker threads (suggestThreadPoolSize); workers start on demand")
+                 "maximum worker threads (suggestThreadPoolSize), 1 to 4096; workers start on "
+                 "demand. A thread the system refuses to create (a thread or memory limit) "
+                 "leaves the pool at the size it reached (/stats pool.thread_limit)")
+      ->check(CLI::Range(std::size_t{1}, poolbench::ThreadPool::kMaxThreads))
       ->capture_default_str();
   app.add_option("--max-queue", config.max_queue,
                  "bound on the pool's backlog; at it, a request of a connection holding its "
@@ -146,10 +151,12 @@ int main(int argc, char** argv) {
   add_admin_options(app, config);
   app.footer(
       "Shutdown: SIGINT, SIGTERM or SIGHUP stops accepting and reading, answers every request in\n"
-      "flight or queued, then exits 0 (a second signal closes at once). SIGPIPE is ignored: a\n"
-      "closed stderr loses messages, not requests.\n"
-      "Exit codes: 0 stopped by a signal; 1 a runtime failure (e.g. the port is\n"
-      "taken); 2 a bad flag or work spec.\n"
+      "flight or queued, then exits 0. After --drain-timeout, or at a second signal, it closes\n"
+      "every connection, abandons work still running on the workers and exits 3 at once.\n"
+      "SIGPIPE is ignored: a closed stderr loses messages, not requests.\n"
+      "Exit codes: 0 stopped by a signal, every request answered; 1 a runtime failure (e.g.\n"
+      "the port is taken); 2 a bad flag or work spec; 3 stopped by a signal, drain cut\n"
+      "(--drain-timeout or a second signal; stderr says how many requests were abandoned).\n"
       "Threading rules, modes and what is kept from Twisted: reference_server/README.md.\n"
       "Example: reference_server --port 9090 --mode deferToThread --pool-size 4 --work sleep:1s "
       "--lf\n"

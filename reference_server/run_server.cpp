@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -90,6 +91,28 @@ void drain_on_signal(asio::signal_set& signals, Server& server,
       });
 }
 
+// Everything that could take a reply is closed: what is still queued has nobody to answer. After
+// a cut drain the workers get no more time: --drain-timeout is spent.
+int stop_pool_and_report(ThreadPool& pool, const Server::Stats& stats, bool drained) {
+  const auto deadline =
+      drained ? std::chrono::steady_clock::time_point::max() : std::chrono::steady_clock::now();
+  const auto stopped = pool.stop_until(ThreadPool::StopPolicy::kDiscardBacklog, deadline);
+  std::fprintf(stderr,
+               "reference_server: stopped%s: %llu requests, %llu ok, %llu errors, %zu "
+               "discarded, %zu abandoned in flight\n",
+               drained ? "" : " (drain cut)", static_cast<unsigned long long>(stats.requests),
+               static_cast<unsigned long long>(stats.replies_ok),
+               static_cast<unsigned long long>(stats.replies_error), stopped.discarded,
+               stats.in_flight);
+  if (stopped.abandoned > 0) {
+    std::fprintf(stderr, "reference_server: leaving %zu worker(s) still running their work\n",
+                 stopped.abandoned);
+    std::fflush(nullptr);
+    std::_Exit(kExitDrainCut);  // no destructor may run under the workers
+  }
+  return drained ? 0 : kExitDrainCut;
+}
+
 }  // namespace
 
 int run_server(const ServerConfig& config) {
@@ -128,15 +151,7 @@ int run_server(const ServerConfig& config) {
   if (admin) admin->start();
   reactor.run();
 
-  // Everything that could take a reply is closed: what is still queued has nobody to answer.
-  const std::size_t discarded = pool.stop(ThreadPool::StopPolicy::kDiscardBacklog);
-  const auto& stats = server.stats();
-  std::fprintf(
-      stderr, "reference_server: stopped%s: %llu requests, %llu ok, %llu errors, %zu discarded\n",
-      drained ? "" : " (drain incomplete)", static_cast<unsigned long long>(stats.requests),
-      static_cast<unsigned long long>(stats.replies_ok),
-      static_cast<unsigned long long>(stats.replies_error), discarded);
-  return 0;
+  return stop_pool_and_report(pool, server.stats(), drained);
 }
 
 }  // namespace poolbench

@@ -8,7 +8,14 @@
 
 namespace poolbench {
 
-// Runs the reference server until a signal stops it. Returns the process exit code.
+// The exit status when the drain was cut (--drain-timeout passed, or a second signal) with
+// requests unanswered or connections still open: 0 means every request read was answered.
+inline constexpr int kExitDrainCut = 3;
+
+// Runs the reference server until a signal stops it. Returns the process exit code: 0, or
+// kExitDrainCut. When work is still running on pool workers after a cut drain, it does not
+// return: it reports and ends the process at once (std::_Exit(kExitDrainCut)), since joining
+// those workers would break --drain-timeout and destroying the pool under them is unsafe.
 int run_server(const ServerConfig& config);
 
 }  // namespace poolbench

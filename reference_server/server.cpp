@@ -1,9 +1,5 @@
 #include "server.hpp"
 
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
@@ -332,7 +328,7 @@ Server::Server(Reactor& reactor, Dispatcher& dispatcher, const ServerConfig& con
       dispatcher_(dispatcher),
       config_(config),
       acceptor_(reactor.context()),
-      accept_retry_timer_(reactor.context()),
+      accept_guard_(acceptor_, "reference_server"),
       drain_timer_(reactor.context()) {
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(config.bind_address), config.port);
   acceptor_.open(endpoint.protocol());
@@ -341,13 +337,10 @@ Server::Server(Reactor& reactor, Dispatcher& dispatcher, const ServerConfig& con
   // Twisted listens with a backlog of 50; a load generator opening thousands of connections
   // at once needs the system's maximum.
   acceptor_.listen(asio::socket_base::max_listen_connections);
-  acceptor_.native_non_blocking(true);  // refuse_waiting_connections() must not block
-  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  acceptor_.native_non_blocking(true);  // AcceptGuard accepts the waiting ones until EAGAIN
 }
 
-Server::~Server() {
-  if (reserve_fd_ >= 0) ::close(reserve_fd_);
-}
+Server::~Server() = default;
 
 void Server::start() {
   accept();
@@ -357,29 +350,8 @@ void Server::accept() {
   acceptor_.async_accept([this](std::error_code error, asio::ip::tcp::socket socket) {
     if (error == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (error) {
-      const bool out_of_descriptors =
-          error == asio::error::no_descriptors || error.value() == ENFILE;
-      if (out_of_descriptors && reserve_fd_ >= 0) {
-        refuse_waiting_connections();
-        // At the limit accept() fails with EMFILE even when nobody waits (Linux takes the
-        // descriptor first), so retrying now would spin: wait until someone connects.
-        acceptor_.async_wait(asio::socket_base::wait_read, [this](std::error_code e) {
-          if (!e && acceptor_.is_open()) accept();
-        });
-        return;
-      }
-      // Out of descriptors or memory: accepting again at once would spin; wait and retry.
-      if (out_of_descriptors || error == asio::error::no_buffer_space ||
-          error == asio::error::no_memory) {
-        std::fprintf(stderr, "reference_server: accept failed (%s); retrying in 100 ms\n",
-                     error.message().c_str());
-        accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
-        accept_retry_timer_.async_wait([this](std::error_code e) {
-          if (!e) accept();
-        });
-        return;
-      }
-      return accept();  // e.g. the peer reset before we accepted: not our problem
+      return accept_guard_.on_accept_error(
+          error, [this] { accept(); }, [this](int fd) { refuse(fd); });
     }
     if (config_.max_connections > 0 && connections_.size() >= config_.max_connections) {
       refuse(socket.release());
@@ -396,35 +368,9 @@ void Server::accept() {
   });
 }
 
-// Tells a connection we will not serve why, without blocking, and closes it. What it sent
-// already is read first: closing with unread data would send a RST, which may overtake the
-// refusal.
 void Server::refuse(int fd) {
   ++stats_.refused;
-  [[maybe_unused]] const ssize_t sent =
-      ::send(fd, kRefusal.data(), kRefusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  std::array<char, 4096> discard;
-  while (::recv(fd, discard.data(), discard.size(), MSG_DONTWAIT) > 0) {
-  }
-  ::close(fd);
-}
-
-// Out of descriptors: the waiting connections cannot be accepted, and the listening socket
-// stays readable, so a plain retry spins. Release the reserve descriptor, accept and refuse
-// every waiting connection with it, then take the reserve back.
-void Server::refuse_waiting_connections() {
-  ::close(reserve_fd_);
-  for (int fd; (fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0;)
-    refuse(fd);
-  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_refusal_report_ >= std::chrono::seconds(1)) {  // a flood must not flood stderr
-    last_refusal_report_ = now;
-    std::fprintf(stderr,
-                 "reference_server: out of file descriptors: refusing new connections "
-                 "(%llu refused so far)\n",
-                 static_cast<unsigned long long>(stats_.refused));
-  }
+  AcceptGuard::refuse_with(fd, kRefusal);
 }
 
 void Server::on_replies_written(const ReplyCounts& counts) {
@@ -450,7 +396,7 @@ void Server::shutdown(std::function<void(bool drained)> done) {
   on_drained_ = std::move(done);
   std::error_code ignored;
   acceptor_.close(ignored);
-  accept_retry_timer_.cancel();
+  accept_guard_.cancel();
   drain_timer_.expires_after(config_.drain_timeout);
   drain_timer_.async_wait([this](std::error_code error) {
     if (error || !on_drained_) return;

@@ -34,7 +34,7 @@
 // --max-connections: a connection beyond it is told "err:too many connections" and closed.
 // Out of descriptors (EMFILE) on accept: one descriptor kept in reserve is released to accept
 // and close the waiting connections (as libuv does), so they are refused, not left hanging,
-// and the acceptor does not spin.
+// and the acceptor does not spin (AcceptGuard, accept_guard.hpp).
 //
 // Shutdown (SIGINT/SIGTERM): stop accepting and reading, answer everything in flight and in the
 // backlog, then exit 0; after --drain-timeout, close what is left. (Twisted runs the backlog
@@ -54,6 +54,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "accept_guard.hpp"
 #include "line_protocol.hpp"
 #include "modes.hpp"
 #include "reactor.hpp"
@@ -132,7 +133,6 @@ class Server {
   friend class ConnectionReplies;
   void accept();
   void refuse(int fd);
-  void refuse_waiting_connections();
   void on_request_dispatched() { ++stats_.requests, ++stats_.in_flight; }
   void on_replies_written(const ReplyCounts& counts);
   void on_replies_dropped(const ReplyCounts& counts);
@@ -143,10 +143,8 @@ class Server {
   Dispatcher& dispatcher_;
   const ServerConfig& config_;
   asio::ip::tcp::acceptor acceptor_;
-  asio::steady_timer accept_retry_timer_;
+  AcceptGuard accept_guard_;
   asio::steady_timer drain_timer_;
-  int reserve_fd_ = -1;  // released on EMFILE to refuse waiting connections
-  std::chrono::steady_clock::time_point last_refusal_report_{};
   std::unordered_set<std::shared_ptr<Connection>> connections_;
   std::function<void(bool)> on_drained_;
   bool shutting_down_ = false;

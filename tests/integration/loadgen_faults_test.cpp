@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,6 +74,49 @@ TEST_F(LoadgenFaults, AServerDyingMidSweepFailsThatPointAndTheSweepGoesOn) {
   EXPECT_NE(sweep["points"][0]["status"], "ok") << sweep["points"][0].dump();
   EXPECT_EQ(sweep["points"][1]["status"], "ok") << sweep["points"][1].dump();
   EXPECT_GT(sweep["points"][1]["result"]["completed"].get<int>(), 0);
+}
+
+// True when `pid` is gone (or a zombie nobody reaped: it runs nothing).
+bool process_gone(const std::string& pid) {
+  std::ifstream stat("/proc/" + pid + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  return text.empty() || text.substr(text.rfind(')') + 2, 1) == "Z";
+}
+
+// A server started by a shell that does not exec it: the sweep stops the point's whole process
+// group, so the real server goes too (before, only the shell got SIGTERM and the server ran on).
+// How each stop went is in the point: the shell killed by the SIGTERM is "failed"; a shell that
+// waits for the drained server and exits 3 (reference_server's cut drain) is "drain_cut".
+TEST_F(LoadgenFaults, AShellWrappedServerIsStoppedWithItsShellAndAnUncleanStopIsFlagged) {
+  const std::string script = path("wrapper.sh");
+  {
+    std::ofstream out(script);
+    out << "#!/bin/sh\n"
+        << "# $1 port, $2 mode\n"
+        << "if [ \"$2\" = call-in-thread ]; then trap 'wait; exit 3' TERM; fi\n"
+        << "\"" << POOLBENCH_SERVER_BIN << "\" --port \"$1\" --mode \"$2\" --work none &\n"
+        << "echo $! > \"" << path("server-") << "$2.pid\"\n"
+        << "wait\n";
+  }
+  fs::permissions(script, fs::perms::owner_all);
+  run({"sweep", "--server-cmd", script + " {port} {mode}", "--modes", "inline,call-in-thread",
+       "--pool-sizes", "2", "--duration", "500ms", "--warmup", "100ms", "--timeout", "1s", "--out",
+       path("out"), "--quiet"},
+      60s);
+  const json sweep = document("out/sweep.json");
+  ASSERT_EQ(sweep["points"].size(), 2u) << text("stderr");
+  std::map<std::string, std::string> stops;
+  for (const char* mode : {"inline", "call-in-thread"}) {
+    std::ifstream pid_file(path("server-") + mode + ".pid");
+    std::string pid;
+    ASSERT_TRUE(pid_file >> pid) << mode;
+    EXPECT_TRUE(process_gone(pid)) << "the " << mode << " server outlived its sweep point";
+    const json point = document("out/" + std::string(mode) + "-pool2.json");
+    stops[mode] = point["server"]["stop"];
+  }
+  EXPECT_EQ(stops["inline"], "failed");
+  EXPECT_EQ(stops["call-in-thread"], "drain_cut");
+  EXPECT_NE(text("stderr").find("drain_cut"), std::string::npos) << text("stderr");
 }
 
 // A raw server that answers every batch with garbage (NUL and non-UTF-8 bytes, lines that are

@@ -189,7 +189,9 @@ TEST(Server, RejectsBadFlagsWithExitCodeTwo) {
   for (const std::vector<std::string>& flags : {std::vector<std::string>{"--work", "sleep:10"},
                                                 {"--mode", "threaded"},
                                                 {"--fail-rate", "2"},
-                                                {"--drain-timeout", "forever"}}) {
+                                                {"--drain-timeout", "forever"},
+                                                {"--pool-size", "0"},
+                                                {"--pool-size", "4097"}}) {
     std::vector<std::string> argv{POOLBENCH_SERVER_BIN, "--port", "0"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     auto process = ChildProcess::spawn(
@@ -198,6 +200,37 @@ TEST(Server, RejectsBadFlagsWithExitCodeTwo) {
     ASSERT_TRUE(status.has_value());
     EXPECT_EQ(exit_code_of(*status), 2) << flags[0] << " " << flags[1];
   }
+}
+
+// One request of 8 s in flight, then SIGTERM: `second_signal` or --drain-timeout 1s cuts the
+// drain. The connection is closed unanswered, the server says so and exits 3 within a few
+// seconds. Before: it waited for the work (8 s), then exited 0.
+void expect_a_cut_drain_to_exit_three_at_once(const std::string& drain_timeout,
+                                              bool second_signal) {
+  ServerProcess server(
+      {"--pool-size", "2", "--work", "sleep:8s", "--drain-timeout", drain_timeout});
+  server.expect_unclean_exit();
+  LineClient client(server.port());
+  client.send_line("slow");
+  std::this_thread::sleep_for(100ms);  // read and running
+  server.process().send_signal(SIGTERM);
+  if (second_signal) {
+    std::this_thread::sleep_for(200ms);
+    server.process().send_signal(SIGTERM);
+  }
+  EXPECT_TRUE(client.at_eof());  // closed, never answered
+  const auto status = server.process().wait_for(5s);
+  ASSERT_TRUE(status.has_value()) << "still running 5 s after the drain was cut";
+  EXPECT_EQ(exit_code_of(*status), 3) << server.stderr_text();
+  EXPECT_NE(server.stderr_text().find("(drain cut)"), std::string::npos) << server.stderr_text();
+}
+
+TEST(Server, ADrainTimeoutBoundsTheExitAndExitsThree) {
+  expect_a_cut_drain_to_exit_three_at_once("1s", false);
+}
+
+TEST(Server, ASecondSignalCutsTheDrainAtOnce) {
+  expect_a_cut_drain_to_exit_three_at_once("60s", true);
 }
 
 // Eight clients send one request each at the same moment; returns when all are answered.

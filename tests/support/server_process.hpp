@@ -27,14 +27,16 @@ namespace poolbench::testing {
 
 class ServerProcess {
  public:
+  // `launcher` goes before the binary: a command that runs it, e.g. {"prlimit", "--as=N", "--"}.
   explicit ServerProcess(std::vector<std::string> flags,
-                         const std::string& binary = POOLBENCH_SERVER_BIN) {
+                         const std::string& binary = POOLBENCH_SERVER_BIN,
+                         std::vector<std::string> launcher = {}) {
     static int counter = 0;
     directory_ = std::filesystem::temp_directory_path() /
                  ("poolbench-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     std::filesystem::create_directories(directory_);
-    std::vector<std::string> argv{binary, "--port", "0", "--port-file",
-                                  (directory_ / "port").string()};
+    std::vector<std::string> argv = std::move(launcher);
+    argv.insert(argv.end(), {binary, "--port", "0", "--port-file", (directory_ / "port").string()});
     argv.insert(argv.end(), flags.begin(), flags.end());
     process_.emplace(ChildProcess::spawn(
         argv,

@@ -158,6 +158,12 @@ TEST(HttpQuery, Parameters) {
   EXPECT_EQ(r.query_parameter("a"), "1");
   EXPECT_EQ(r.query_parameter("size"), "");  // the first one wins
   EXPECT_EQ(r.query_parameter("b"), "");
+  EXPECT_EQ(r.query_parameter_count("size"), 2u);    // the admin endpoint refuses that
+  EXPECT_EQ(r.query_parameter_count("s%69ze"), 0u);  // names are compared decoded
+  EXPECT_EQ(r.query_parameter_count("b"), 1u);
+  EXPECT_EQ(r.query_parameter_count("c"), 0u);
+  r.query = "s%69ze=1&size=2";
+  EXPECT_EQ(r.query_parameter_count("size"), 2u);  // an encoded name is the same name
   r.query = "size=%zz";
   EXPECT_EQ(r.query_parameter("size"), "%zz");  // a bad escape stays raw for the caller to refuse
 }
