@@ -1,8 +1,10 @@
 #include "run_command.hpp"
 
+#include <cstdint>
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <string>
 
 #include "admin_client.hpp"
 #include "cli.hpp"
@@ -44,6 +46,18 @@ void open_sampler(const std::string& admin, std::optional<AdminSampler>& sampler
   fetch_server_stats(url);
   sampler.emplace(url);
   sampler->sample(0, "start");
+}
+
+// Who ended the connections: loadgen closes one itself only on a reply line over 1 MiB.
+std::string connections_lost_message(const RunResult& result) {
+  const std::uint64_t ours = result.connections_closed_by_loadgen;
+  if (ours == 0) return "loadgen: the server closed every connection; the result is partial\n";
+  const auto total = static_cast<std::uint64_t>(result.settings.connections);
+  std::string text = "loadgen: every connection was lost: loadgen closed " + std::to_string(ours) +
+                     " of " + std::to_string(total) +
+                     " itself after a reply line over 1 MiB (reply_too_long)";
+  if (ours < total) text += ", the server closed the others";
+  return text + "; the result is partial\n";
 }
 
 // --fail-on: the outcomes go in the document; the exit code says whether the run met them (99)
@@ -172,14 +186,17 @@ int run_command(RunCommand& run) {
   }
   status.finish();
 
+  json server_stats;
+  if (sampler) {
+    server_stats = sampler->finish(result);
+    if (AdminSampler::incomplete(server_stats)) result.add_reason("server_stats_incomplete");
+  }
   json doc = to_json(result);
-  if (sampler) doc["server_stats"] = sampler->finish(result);
+  if (sampler) doc["server_stats"] = std::move(server_stats);
   int code = exit_code_for(result);
   if (!run.thresholds.empty()) code = judge_thresholds(run.thresholds, result, doc, code);
   if (result.end == RunEnd::kInterrupted) code = stopped_exit_code();
-  if (result.end == RunEnd::kConnectionsLost) {
-    std::cerr << "loadgen: the server closed every connection; the result is partial\n";
-  }
+  if (result.end == RunEnd::kConnectionsLost) std::cerr << connections_lost_message(result);
   if (!write_run_outputs(run, result, doc) && code == 0) code = 1;
   print_summary(std::cout, doc);
   return code;

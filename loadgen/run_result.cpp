@@ -56,6 +56,8 @@ void RequestCounts::merge(const RequestCounts& other) {
   service_time.merge(other.service_time);
   schedule_lag.merge(other.schedule_lag);
   requests_sent += other.requests_sent;
+  warmup_errors += other.warmup_errors;
+  warmup_timeouts += other.warmup_timeouts;
 }
 
 namespace {
@@ -91,7 +93,10 @@ std::vector<std::string> invalidity_reasons(const RunResult& run) {
   }
   if (run.timeouts > 0) reasons.emplace_back("timeouts");
   for (const auto& [kind, count] : run.errors.by_kind) {
-    if (kind.rfind("err:", 0) != 0 && kind != "connection_closed" && kind != "no_connection") {
+    // Not the protocol's fault: the server's own errors, a lost connection, and requests given
+    // up when a raw connection was reopened after a timeout (already flagged "timeouts").
+    if (kind.rfind("err:", 0) != 0 && kind != "connection_closed" && kind != "no_connection" &&
+        kind != "closed_after_timeout") {
       reasons.emplace_back("protocol_errors");
       break;
     }
