@@ -1,6 +1,5 @@
 #include "run_command.hpp"
 
-#include <cstdint>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -48,18 +47,6 @@ void open_sampler(const std::string& admin, std::optional<AdminSampler>& sampler
   sampler->sample(0, "start");
 }
 
-// Who ended the connections: loadgen closes one itself only on a reply line over 1 MiB.
-std::string connections_lost_message(const RunResult& result) {
-  const std::uint64_t ours = result.connections_closed_by_loadgen;
-  if (ours == 0) return "loadgen: the server closed every connection; the result is partial\n";
-  const auto total = static_cast<std::uint64_t>(result.settings.connections);
-  std::string text = "loadgen: every connection was lost: loadgen closed " + std::to_string(ours) +
-                     " of " + std::to_string(total) +
-                     " itself after a reply line over 1 MiB (reply_too_long)";
-  if (ours < total) text += ", the server closed the others";
-  return text + "; the result is partial\n";
-}
-
 // --fail-on: the outcomes go in the document; the exit code says whether the run met them (99)
 // or could not be judged because the measurement is invalid (3). A run that ended early keeps
 // its own code.
@@ -95,7 +82,9 @@ void add_run_output_options(CLI::App& app, RunCommand& run) {
   app.add_option("--admin", run.admin,
                  "The server's admin endpoint (reference_server --admin-port): GET /stats "
                  "is sampled each --interval and stored as \"server_stats\" (queue depth, "
-                 "busy threads, stage percentiles)")
+                 "busy threads, stage percentiles). Unreachable before the load: exit 2. "
+                 "Samples that fail mid-run are listed in server_stats.missing and make the "
+                 "run invalid (server_stats_incomplete)")
       ->type_name("URL")
       ->group(output);
   app.add_option("--fail-on", run.fail_on,
@@ -196,7 +185,9 @@ int run_command(RunCommand& run) {
   int code = exit_code_for(result);
   if (!run.thresholds.empty()) code = judge_thresholds(run.thresholds, result, doc, code);
   if (result.end == RunEnd::kInterrupted) code = stopped_exit_code();
-  if (result.end == RunEnd::kConnectionsLost) std::cerr << connections_lost_message(result);
+  if (result.end == RunEnd::kConnectionsLost) {
+    std::cerr << "loadgen: " << connections_lost_cause(result) << "; the result is partial\n";
+  }
   if (!write_run_outputs(run, result, doc) && code == 0) code = 1;
   print_summary(std::cout, doc);
   return code;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 namespace poolbench {
 
@@ -134,6 +135,17 @@ void RunResult::finalize() {
   cpu_us_per_request = requests_sent > 0 ? cpu_s * 1e6 / static_cast<double>(requests_sent) : 0;
   reasons = invalidity_reasons(*this);
   valid = reasons.empty();
+}
+
+std::string connections_lost_cause(const RunResult& result) {
+  const std::uint64_t ours = result.connections_closed_by_loadgen;
+  if (ours == 0) return "the server closed every connection";
+  const auto total = static_cast<std::uint64_t>(result.settings.connections);
+  std::string text = "every connection was lost: loadgen closed " + std::to_string(ours) + " of " +
+                     std::to_string(total) +
+                     " itself after a reply line over 1 MiB (reply_too_long)";
+  if (ours < total) text += ", the server closed the others";
+  return text;
 }
 
 int exit_code_for(const RunResult& result) {

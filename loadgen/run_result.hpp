@@ -165,6 +165,10 @@ struct RunResult : RequestCounts {
   }
 };
 
+// Why a run ended `connections_lost`, in words that say who closed them: the server, unless
+// loadgen closed some itself (a reply line over 1 MiB, `reply_too_long`).
+std::string connections_lost_cause(const RunResult& result);
+
 // The process exit code for a result: 0 complete, 1 connections lost, 130 interrupted.
 int exit_code_for(const RunResult& result);
 

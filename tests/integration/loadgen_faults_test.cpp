@@ -1,7 +1,7 @@
 // The loadgen binary under faults loadgen_test.cpp does not cover: a server slow to start, a
-// server dying mid-sweep, a server that answers garbage and ends on a partial line, one that
-// never answers some requests, a full disk, and absurd flags. Each must end in bounded time with a
-// clear message and an honest result.
+// server dying mid-sweep, a server that answers garbage and ends on a partial line, one whose
+// reply line never ends, one that never answers some requests, a full disk, and absurd flags. Each
+// must end in bounded time with a clear message and an honest result.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -136,6 +136,48 @@ TEST_F(LoadgenFaults, GarbageRepliesAndAPartialLineAtEofAreCountedAndTheRunEnds)
   EXPECT_FALSE(r["valid"].get<bool>());
   EXPECT_GT(r["errors"]["stray"].get<int>(), 0) << r["errors"].dump();
   EXPECT_GT(r["errors"]["by_kind"]["unknown_id"].get<int>(), 0) << r["errors"].dump();
+}
+
+// A server that answers with a line that never ends (2 MiB without a line break) and keeps the
+// connection open: loadgen closes it itself (reply_too_long), and must not blame the server.
+class EndlessLineServer {
+ public:
+  EndlessLineServer() {
+    listener_ = testing::listen_on_loopback(port_, 16, "EndlessLineServer");
+    thread_ = std::thread([this] {
+      for (int fd; (fd = ::accept(listener_, nullptr, nullptr)) >= 0;) {
+        held_.push_back(fd);
+        const std::string endless(2 << 20, 'x');
+        ::send(fd, endless.data(), endless.size(), MSG_NOSIGNAL);  // fails on the probe: fine
+      }
+    });
+  }
+  ~EndlessLineServer() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+    for (const int fd : held_)
+      ::close(fd);
+  }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<int> held_;
+  std::thread thread_;
+};
+
+TEST_F(LoadgenFaults, ConnectionsLoadgenClosedItselfAreNotBlamedOnTheServer) {
+  EndlessLineServer server;
+  const int code = run({"run", "--target", server.target(), "-c", "1", "--duration", "2s",
+                        "--warmup", "0s", "--timeout", "1s", "--quiet"},
+                       30s);
+  EXPECT_EQ(code, 1) << text("stderr");
+  const std::string err = text("stderr");
+  EXPECT_EQ(err.find("the server closed every connection"), std::string::npos) << err;
+  EXPECT_NE(err.find("loadgen closed 1 of 1 itself"), std::string::npos) << err;
+  EXPECT_NE(err.find("reply_too_long"), std::string::npos) << err;
 }
 
 TEST_F(LoadgenFaults, AFullDiskIsAClearErrorAndLeavesNoPartialFile) {
