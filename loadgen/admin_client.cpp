@@ -194,6 +194,10 @@ Histogram histogram_difference(const Histogram& later, const Histogram& earlier)
   return result;
 }
 
+bool AdminSampler::incomplete(const json& server_stats) {
+  return server_stats.value("samples_failed", std::size_t{0}) > 0;
+}
+
 AdminSampler::AdminSampler(AdminUrl url) : url_(std::move(url)), thread_([this] { run(); }) {}
 
 AdminSampler::~AdminSampler() {
@@ -242,14 +246,14 @@ void AdminSampler::run() {
   }
 }
 
-std::vector<const AdminSampler::Snapshot*> AdminSampler::good_snapshots(std::size_t& failed) const {
+std::vector<const AdminSampler::Snapshot*> AdminSampler::good_snapshots(json& missing) const {
   std::vector<const Snapshot*> good;
-  failed = 0;
+  missing = json::array();
   for (const Snapshot& s : snapshots_) {
     if (s.stats.is_object()) {
       good.push_back(&s);
     } else {
-      ++failed;
+      missing.push_back({{"t_s", s.t_s}, {"phase", s.phase}});
     }
   }
   std::stable_sort(good.begin(), good.end(),
@@ -293,8 +297,8 @@ json AdminSampler::finish(const RunResult& result) {
   if (thread_.joinable()) thread_.join();
 
   std::lock_guard lock(mutex_);
-  std::size_t failed = 0;
-  const std::vector<const Snapshot*> good = good_snapshots(failed);
+  json missing;
+  const std::vector<const Snapshot*> good = good_snapshots(missing);
   json samples = json::array();
   const Snapshot* previous = nullptr;
   for (const Snapshot* s : good) {
@@ -307,7 +311,8 @@ json AdminSampler::finish(const RunResult& result) {
   return {{"admin", url_.text},
           {"mode", last ? last->value("mode", "") : ""},
           {"stage_timing", last ? last->value("stage_timing", false) : false},
-          {"samples_failed", failed},
+          {"samples_failed", missing.size()},
+          {"missing", std::move(missing)},
           {"samples", std::move(samples)},
           {"window", window_summary(good)}};
 }

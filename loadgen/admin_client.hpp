@@ -72,6 +72,9 @@ class AdminSampler {
   // Takes the "end" sample at the end of the run's last interval, stops the sampler thread
   // (after the queued samples) and returns the "server_stats" object.
   nlohmann::json finish(const RunResult& result);
+  // Whether a "server_stats" object from finish() misses samples: some interval of the run then
+  // has no server view, and its window summary spans the gap.
+  static bool incomplete(const nlohmann::json& server_stats);
 
  private:
   struct Snapshot {
@@ -81,8 +84,9 @@ class AdminSampler {
   };
   void take(double t_s, std::string phase);
   void run();
-  // The snapshots that succeeded, in time order, and how many failed (under mutex_).
-  std::vector<const Snapshot*> good_snapshots(std::size_t& failed) const;
+  // The snapshots that succeeded, in time order, and those that failed as {t_s, phase} entries
+  // of "missing" (under mutex_).
+  std::vector<const Snapshot*> good_snapshots(nlohmann::json& missing) const;
   // The window's counts and stage histograms: from the last warm-up snapshot to the last one.
   static nlohmann::json window_summary(const std::vector<const Snapshot*>& good);
 

@@ -117,6 +117,17 @@ void RequestTable::release(int index) {
   }
 }
 
+int RequestTable::live() const {
+  return static_cast<int>(std::count_if(slots_.begin(), slots_.end(), [](const RequestSlot& s) {
+    return s.state == SlotState::kQueued || s.state == SlotState::kInFlight;
+  }));
+}
+
+void RequestTable::clear() {
+  for (int index = 0; index < depth(); ++index)
+    release(index);
+}
+
 int RequestTable::find_slot(std::uint64_t id) const {
   const auto index = static_cast<int>(id % slots_.size());
   const RequestSlot& slot = slots_[static_cast<std::size_t>(index)];
@@ -198,8 +209,10 @@ ReplyMatch RequestTable::match_ack(std::string_view request) const {
 }
 
 // "err:<what>|<request line>" belongs to that request; plain "err:<what>" to no request.
+// <what> never contains '|' (the server's rule), while the echoed line may: so the FIRST '|'
+// ends <what>, and everything after it is the echo.
 ReplyMatch RequestTable::match_err(std::string_view line) const {
-  const auto bar = line.rfind('|');
+  const auto bar = line.find('|');
   if (bar == std::string_view::npos) return stray(line);
   std::uint64_t id = 0;
   if (!is_request_line(line.substr(bar + 1), &id)) return stray("unknown_id");
@@ -226,6 +239,17 @@ int Connection::send(TimePoint intended, bool measured) {
   return table_.add(pending_, intended, measured);
 }
 
+void Connection::start_new_life() {
+  ++life_;
+  table_.clear();
+  pending_.clear();
+  in_write_.clear();
+  input_size_ = 0;
+  writing_ = false;
+  retiring_ = false;
+  closing_ = false;
+}
+
 void Connection::flush() {
   if (writing_ || pending_.empty() || !open_) return;
   in_write_.swap(pending_);
@@ -233,7 +257,9 @@ void Connection::flush() {
   table_.mark_sent(Clock::now());
   writing_ = true;
   asio::async_write(socket_, asio::buffer(in_write_),
-                    [this](std::error_code error, std::size_t) { on_written(error); });
+                    [this, life = life_](std::error_code error, std::size_t) {
+                      if (life == life_) on_written(error);
+                    });
 }
 
 void Connection::on_written(std::error_code error) {
@@ -246,9 +272,10 @@ void Connection::on_written(std::error_code error) {
 }
 
 void Connection::read() {
-  socket_.async_read_some(
-      asio::buffer(input_.data() + input_size_, input_.size() - input_size_),
-      [this](std::error_code error, std::size_t bytes) { on_read(error, bytes); });
+  socket_.async_read_some(asio::buffer(input_.data() + input_size_, input_.size() - input_size_),
+                          [this, life = life_](std::error_code error, std::size_t bytes) {
+                            if (life == life_) on_read(error, bytes);
+                          });
 }
 
 void Connection::on_read(std::error_code error, std::size_t bytes) {

@@ -4,7 +4,8 @@
 // Invariants:
 //  - Only the owning worker's thread touches a Connection (worker.hpp's threading).
 //  - A request occupies a slot from send() until its reply (or late reply) is matched or the
-//    connection closes; a timed-out request keeps its slot (the server still holds it).
+//    connection closes; a timed-out request keeps its slot (the server still holds it) until
+//    the worker retires the connection and reopens it (reopen() frees every slot).
 //  - Ack protocol: the id in the request line is `generation * depth + slot`, so a reply finds
 //    its slot in O(1) whatever order the server answers in, and a stale id never matches.
 //  - Raw protocol: replies carry no id; they are matched first-in first-out.
@@ -74,6 +75,10 @@ class RequestTable {
   void expire(int slot) { slots_[static_cast<std::size_t>(slot)].state = SlotState::kExpired; }
 
   const RequestSlot& slot(int index) const { return slots_[static_cast<std::size_t>(index)]; }
+  // Requests queued or in flight (occupied slots that have not timed out).
+  int live() const;
+  // Frees every slot (the connection was closed and is being reopened).
+  void clear();
 
   // The ack-protocol request line of `id` (for tests and messages).
   std::string request_line(std::uint64_t id) const;
@@ -122,17 +127,30 @@ class Connection {
 
   int index() const { return index_; }
   bool is_open() const { return open_; }
-  bool can_send() const { return open_ && table_.has_free(); }
+  bool can_send() const { return open_ && !retiring_ && table_.has_free(); }
+  // A request on it timed out: it takes no new request until reopen().
+  void retire() { retiring_ = true; }
+  bool retiring() const { return retiring_; }
   RequestTable& table() { return table_; }
   const RequestTable& table() const { return table_; }
 
   // Connects (TCP_NODELAY on), then starts reading. `done` gets the connect result.
   template <typename Done>
   void connect(const asio::ip::tcp::endpoint& endpoint, Done done) {
-    socket_.async_connect(endpoint, [this, done = std::move(done)](std::error_code error) {
-      if (!error) error = on_connected();
-      done(error);
-    });
+    socket_.async_connect(endpoint,
+                          [this, life = life_, done = std::move(done)](std::error_code error) {
+                            if (life != life_) return;  // a stale completion of an earlier socket
+                            if (!error) error = on_connected();
+                            done(error);
+                          });
+  }
+  // Closes from our side (nothing reported), forgets every request on it and its buffers, and
+  // connects again on a fresh socket. Completions of the old socket are ignored.
+  template <typename Done>
+  void reopen(const asio::ip::tcp::endpoint& endpoint, Done done) {
+    close();
+    start_new_life();
+    connect(endpoint, std::move(done));
   }
 
   // Queues one request (precondition: can_send()); it is written at the next flush().
@@ -146,6 +164,7 @@ class Connection {
 
  private:
   std::error_code on_connected();
+  void start_new_life();
   void read();
   void on_read(std::error_code error, std::size_t bytes);
   void on_written(std::error_code error);
@@ -157,6 +176,9 @@ class Connection {
   bool open_ = false;
   bool closing_ = false;  // closed by us: errors are expected, not reported
   bool writing_ = false;
+  bool retiring_ = false;
+  // Which socket this is: bumped by reopen(), captured by every asynchronous operation.
+  std::uint64_t life_ = 0;
   std::string pending_;   // requests queued since the last write started
   std::string in_write_;  // the bytes of the write in progress
   std::vector<char> input_;

@@ -352,6 +352,7 @@ void add_up(RunResult& result, std::vector<std::unique_ptr<Worker>>& workers,
     result.first_half.count += totals.half_count[0];
     result.second_half.count += totals.half_count[1];
     last_reply = std::max(last_reply, totals.last_measured_reply);
+    result.connections_closed_by_loadgen += totals.connections_closed_by_loadgen;
   }
   result.reply_span_s = seconds_of(last_reply - timeline.window_start);
   if (outcome.in_system_samples > 0) {
@@ -389,6 +390,7 @@ RunResult run_load(const LoadSettings& requested, const RunHooks& hooks) {
 
   RunResult result;
   result.host = host_info();
+  result.run_id = new_run_id();
   const TimePoint now = Clock::now();
   const Timeline timeline = timeline_from(now, settings);
   const auto t0_wall = std::chrono::system_clock::now() +

@@ -3,9 +3,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <random>
 #include <thread>
 
 namespace poolbench {
@@ -32,6 +34,14 @@ HostInfo host_info() {
     }
   }
   return host;
+}
+
+std::string new_run_id() {
+  std::random_device entropy;
+  const std::uint64_t bits = (static_cast<std::uint64_t>(entropy()) << 32) ^ entropy();
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(bits));
+  return text;
 }
 
 std::string iso8601_utc(std::chrono::system_clock::time_point when) {

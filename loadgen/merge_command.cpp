@@ -21,8 +21,15 @@ void add_merge_command(CLI::App& parent, MergeCommand& merge) {
       "recomputed from the merged histogram (percentiles are never averaged); counts add.\n"
       "By default the inputs are repetitions: throughput is pooled over their windows, with\n"
       "a 95% t interval of the per-run throughputs and the spread of their p99. With\n"
-      "--concurrent they ran at the same time against one server: throughputs add.\n"
-      "Files with another schema or incompatible settings are refused, naming the field.");
+      "--concurrent they ran at the same time against one server: throughputs add.\n\n"
+      "The merged run is valid only if every input is: an invalid input adds the reason\n"
+      "input_invalid:FILE:REASON. A run given twice (the same run_id, or for files written\n"
+      "before run ids the same content) is refused: it would count twice. Inputs whose\n"
+      "settings differ (target, window, protocol and framing, depth, timeout, think time,\n"
+      "closed or open loop, arrival model; for repetitions also connections and rate) are\n"
+      "refused, naming the setting and both values, unless --force; a forced merge lists the\n"
+      "differences in merge.forced_differences and is invalid (merged_different_settings).\n"
+      "Files with another schema are refused.");
   merge.app->add_option("files", merge.inputs, "Run result files (schema poolbench.run/1)")
       ->required()
       ->check(CLI::ExistingFile)
@@ -31,9 +38,13 @@ void add_merge_command(CLI::App& parent, MergeCommand& merge) {
       ->type_name("FILE");
   merge.app->add_flag("--concurrent", merge.concurrent,
                       "The inputs ran at the same time (loads add up)");
+  merge.app->add_flag("--force", merge.force,
+                      "Merge inputs whose settings differ (the result records them and is "
+                      "invalid)");
   merge.app->footer(
       "EXIT STATUS\n  0  merged\n  1  the output could not be written\n"
-      "  2  bad flags, unreadable input, different schemas or incompatible settings");
+      "  2  bad flags, unreadable input, different schemas, a run given twice, or settings\n"
+      "     that differ (without --force)");
 }
 
 int merge_command(MergeCommand& merge) {
@@ -49,7 +60,7 @@ int merge_command(MergeCommand& merge) {
   }
   json merged;
   try {
-    merged = merge_runs(runs, merge.inputs, {merge.concurrent});
+    merged = merge_runs(runs, merge.inputs, {.concurrent = merge.concurrent, .force = merge.force});
   } catch (const MergeError& e) {
     std::cerr << "loadgen merge: " << e.what() << "\n";
     return kExitUsage;

@@ -13,6 +13,7 @@ struct MergeCommand {
   std::vector<std::string> inputs;
   std::string json_path;
   bool concurrent = false;
+  bool force = false;
 };
 
 void add_merge_command(CLI::App& parent, MergeCommand& merge);

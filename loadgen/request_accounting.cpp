@@ -60,7 +60,10 @@ void RequestAccounting::completed(const RequestTimes& request, TimePoint now) {
 void RequestAccounting::failed(const RequestTimes& request, std::string_view error, TimePoint now) {
   leave_system();
   interval_at(now).errors++;
-  if (!request.measured) return;
+  if (!request.measured) {
+    if (in_warmup(request.intended)) ++totals_.counts.warmup_errors;
+    return;
+  }
   --measured_outstanding_;
   totals_.last_measured_reply = std::max(totals_.last_measured_reply, now);
   totals_.counts.errors.add(error, 1, false);
@@ -69,6 +72,7 @@ void RequestAccounting::failed(const RequestTimes& request, std::string_view err
 void RequestAccounting::timed_out(const RequestTimes& request, TimePoint now) {
   leave_system();
   if (request.measured) --measured_outstanding_;
+  if (!request.measured && in_warmup(request.intended)) ++totals_.counts.warmup_timeouts;
   count_timeouts(1, request.measured, half_of(request.intended), now);
 }
 
@@ -78,9 +82,10 @@ void RequestAccounting::abandoned(const RequestTimes& request) {
   --measured_outstanding_;
 }
 
-void RequestAccounting::plan_timed_out(std::uint64_t count, bool measured, int half,
+void RequestAccounting::plan_timed_out(std::uint64_t count, bool measured, int half, bool warmup,
                                        TimePoint now) {
   if (measured) totals_.counts.scheduled += count;
+  if (warmup) totals_.counts.warmup_timeouts += count;
   count_timeouts(count, measured, half, now);
 }
 
@@ -89,8 +94,11 @@ void RequestAccounting::plan_unsent(std::uint64_t count) {
   totals_.counts.unfinished += count;
 }
 
-void RequestAccounting::no_connection(bool measured) {
-  if (!measured) return;
+void RequestAccounting::no_connection(TimePoint intended, bool measured) {
+  if (!measured) {
+    if (in_warmup(intended)) ++totals_.counts.warmup_errors;
+    return;
+  }
   ++totals_.counts.scheduled;
   totals_.counts.errors.add("no_connection", 1, false);
 }

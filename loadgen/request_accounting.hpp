@@ -53,6 +53,8 @@ struct AccountingTotals {
   Histogram half_response[2] = {make_latency_histogram(), make_latency_histogram()};
   std::uint64_t half_count[2] = {0, 0};
   TimePoint last_measured_reply{};
+  // Connections this thread closed itself and did not reopen (a reply line over the limit).
+  std::uint64_t connections_closed_by_loadgen = 0;
 };
 
 // The parts of a request the books need.
@@ -74,6 +76,7 @@ class RequestAccounting {
   bool in_window(TimePoint intended) const {
     return intended >= window_start_ && intended < window_end_;
   }
+  bool in_warmup(TimePoint intended) const { return intended < window_start_; }
   TimePoint window_start() const { return window_start_; }
   TimePoint window_end() const { return window_end_; }
   TimePoint window_middle() const { return window_start_ + (window_end_ - window_start_) / 2; }
@@ -90,12 +93,15 @@ class RequestAccounting {
   void forget_outstanding() { measured_outstanding_ = 0; }
 
   // --- requests the open-loop plan made due but never sent --------------------------------
-  // `count` requests waited past the timeout, all measured or none, all in one `half`.
-  void plan_timed_out(std::uint64_t count, bool measured, int half, TimePoint now);
+  // `count` requests waited past the timeout, all measured or none, all in one `half`; all
+  // intended in the warm-up if `warmup`.
+  void plan_timed_out(std::uint64_t count, bool measured, int half, bool warmup, TimePoint now);
   // `count` measured requests still in the plan when sending stopped.
   void plan_unsent(std::uint64_t count);
-  // A due request found no open connection.
-  void no_connection(bool measured);
+  // A due request intended at `intended` found no open connection.
+  void no_connection(TimePoint intended, bool measured);
+  // A connection was closed by this thread for good (not by the peer).
+  void closed_by_loadgen() { ++totals_.connections_closed_by_loadgen; }
 
   // A reply that belongs to no request.
   void stray_reply(std::string_view error, TimePoint now);

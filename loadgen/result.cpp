@@ -96,6 +96,7 @@ json to_json(const RunResult& r) {
   return {
       {"schema", kRunSchema},
       {"config", config_json(r.settings)},
+      {"run_id", r.run_id},
       {"start_time", r.start_time},
       {"host",
        {{"hostname", r.host.hostname},
@@ -113,6 +114,7 @@ json to_json(const RunResult& r) {
       {"timeouts", r.timeouts},
       {"unfinished", r.unfinished},
       {"late_sends", r.late_sends},
+      {"warmup", {{"errors", r.warmup_errors}, {"timeouts", r.warmup_timeouts}}},
       {"accounting_ok", accounted == r.scheduled},
       {"window_s", r.window_s},
       {"reply_span_s", r.reply_span_s},
@@ -182,6 +184,7 @@ RunEnd parse_end(const std::string& text) {
 RunResult run_result_from_json(const json& doc) {
   RunResult r;
   r.settings = settings_from_json(doc.at("config"));
+  r.run_id = doc.value("run_id", "");  // absent in files written before run ids
   r.start_time = doc.at("start_time").get<std::string>();
   const json& host = doc.at("host");
   r.host.hostname = host.at("hostname").get<std::string>();
@@ -196,6 +199,11 @@ RunResult run_result_from_json(const json& doc) {
   r.timeouts = doc.at("timeouts").get<std::uint64_t>();
   r.unfinished = doc.at("unfinished").get<std::uint64_t>();
   r.late_sends = doc.at("late_sends").get<std::uint64_t>();
+  // Files written before the warm-up was counted have no "warmup": nothing was counted then.
+  if (doc.contains("warmup")) {
+    r.warmup_errors = doc["warmup"].value("errors", std::uint64_t{0});
+    r.warmup_timeouts = doc["warmup"].value("timeouts", std::uint64_t{0});
+  }
   const json& errors = doc.at("errors");
   r.errors.requests = errors.at("requests").get<std::uint64_t>();
   r.errors.stray = errors.at("stray").get<std::uint64_t>();

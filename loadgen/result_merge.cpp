@@ -7,8 +7,11 @@
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <utility>
 
+#include "host_info.hpp"
+#include "merge_checks.hpp"
 #include "result.hpp"
 #include "result_statistics.hpp"
 #include "run_result.hpp"
@@ -18,57 +21,40 @@ namespace {
 
 using json = nlohmann::json;
 
-// How messages name input `i`.
-std::string input_name(const std::vector<std::string>& names, std::size_t i) {
-  return i < names.size() ? names[i] : "input " + std::to_string(i + 1);
-}
-
-// Settings that must agree for two runs to be one experiment: name, then value as text.
-std::vector<std::pair<std::string, std::string>> experiment_keys(const json& config,
-                                                                 bool concurrent) {
-  std::vector<std::pair<std::string, std::string>> keys;
-  for (const char* name :
-       {"depth", "arrival", "think_time_s", "timeout_s", "protocol", "payload_size", "request",
-        "expect", "co_correction", "expected_interval_us"}) {
-    keys.emplace_back(name, config.at(name).dump());
-  }
-  // Repetitions must also offer the same load; concurrent generators split it between them.
-  if (!concurrent) {
-    for (const char* name : {"connections", "rate"}) {
-      keys.emplace_back(name, config.at(name).dump());
-    }
-  }
-  const bool open = config.at("rate").get<double>() > 0;
-  keys.emplace_back("model", open ? "\"open\"" : "\"closed\"");
-  return keys;
-}
-
 void check_schemas(const std::vector<json>& runs, const std::vector<std::string>& names) {
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const json& schema = runs[i].contains("schema") ? runs[i]["schema"] : json();
     if (schema != kRunSchema) {
-      throw MergeError(input_name(names, i) + ": schema is " +
+      throw MergeError(merge_input_name(names, i) + ": schema is " +
                        (schema.is_null() ? "missing" : schema.dump()) + ", expected \"" +
                        kRunSchema + "\"");
     }
   }
 }
 
-// Every input's experiment keys must equal the first input's.
-void check_same_experiment(const std::vector<json>& runs, const std::vector<std::string>& names,
-                           const MergeOptions& options) {
-  const auto reference = experiment_keys(runs[0].at("config"), options.concurrent);
+// Every input's settings must equal the first input's; with --force the differences are
+// returned (as "<input>: <field> <value> vs <value>") instead of refused.
+std::vector<std::string> check_same_experiment(const std::vector<json>& runs,
+                                               const std::vector<std::string>& names,
+                                               const MergeOptions& options) {
+  std::vector<std::string> forced;
+  const json& reference = runs[0].at("config");
   for (std::size_t i = 1; i < runs.size(); ++i) {
-    const auto keys = experiment_keys(runs[i].at("config"), options.concurrent);
-    for (std::size_t k = 0; k < keys.size(); ++k) {
-      if (keys[k].second != reference[k].second) {
-        throw MergeError("cannot merge " + input_name(names, i) + " with " + input_name(names, 0) +
-                         ": config." + keys[k].first + " differs (" + keys[k].second + " vs " +
-                         reference[k].second + ")" +
-                         (options.concurrent ? "" : "; --concurrent allows different loads"));
+    for (const SettingDifference& d :
+         setting_differences(reference, runs[i].at("config"), options.concurrent)) {
+      const std::string what = d.field + " differs (" + d.value + " in " +
+                               merge_input_name(names, i) + ", " + d.reference_value + " in " +
+                               merge_input_name(names, 0) + ")";
+      if (!options.force) {
+        throw MergeError("cannot merge " + merge_input_name(names, i) + " with " +
+                         merge_input_name(names, 0) + ": " + what +
+                         (options.concurrent ? "" : "; --concurrent allows different loads") +
+                         "; --force merges anyway");
       }
+      forced.push_back(what);
     }
   }
+  return forced;
 }
 
 RunResult read_input(const json& run, const std::string& name) {
@@ -105,51 +91,79 @@ void add_run(RunResult& merged, const RunResult& r, const MergeOptions& options)
   }
 }
 
+// The merged run's spread, for repetitions: per-run throughput mean and interval, p99 range.
+void add_spread(json& merge, const std::vector<json>& runs) {
+  std::vector<double> throughputs;
+  std::vector<std::int64_t> p99s;
+  for (const json& run : runs) {
+    throughputs.push_back(run.at("throughput_rps").get<double>());
+    p99s.push_back(run.at("latency_us").at("p99").get<std::int64_t>());
+  }
+  const MeanInterval throughput = mean_ci95(throughputs);
+  merge["throughput_mean_rps"] = throughput.mean;
+  merge["throughput_ci95_rps"] = json::array({throughput.low, throughput.high});
+  merge["p99_spread_us"] = json::array(
+      {*std::min_element(p99s.begin(), p99s.end()), *std::max_element(p99s.begin(), p99s.end())});
+}
+
+// One entry of "merge.runs".
+json run_entry(const json& run, const std::string& name) {
+  json ids = json::array();
+  for (const std::string& id : run_identities(run)) {
+    if (id.starts_with(kRunIdPrefix)) ids.push_back(id.substr(kRunIdPrefix.size()));
+  }
+  return {{"name", name},
+          {"run_ids", std::move(ids)},
+          {"throughput_rps", run.at("throughput_rps")},
+          {"p99_us", run.at("latency_us").at("p99")},
+          {"valid", run.at("valid")}};
+}
+
+// The sum of the inputs, finalized (its own checks; the inputs' come on top).
+RunResult add_up(const std::vector<json>& runs, const std::vector<std::string>& names,
+                 const MergeOptions& options) {
+  RunResult merged = read_input(runs[0], merge_input_name(names, 0));
+  for (std::size_t i = 1; i < runs.size(); ++i)
+    add_run(merged, read_input(runs[i], merge_input_name(names, i)), options);
+  merged.run_id = new_run_id();  // a new document; the inputs' ids are in merge.runs
+  merged.settings.threads = std::max(merged.settings.threads, 1);
+  merged.first_half = {};
+  merged.second_half = {};
+  merged.intervals.clear();  // per-interval percentiles cannot be combined; see the inputs
+  merged.finalize();
+  return merged;
+}
+
 }  // namespace
 
 json merge_runs(const std::vector<json>& runs, const std::vector<std::string>& names,
                 const MergeOptions& options) {
   if (runs.empty()) throw MergeError("nothing to merge");
   check_schemas(runs, names);
-  check_same_experiment(runs, names, options);
-
-  RunResult merged;
-  json per_run = json::array();
-  std::vector<double> throughputs;
-  std::vector<std::int64_t> p99s;
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    RunResult r = read_input(runs[i], input_name(names, i));
-    throughputs.push_back(runs[i].at("throughput_rps").get<double>());
-    p99s.push_back(runs[i].at("latency_us").at("p99").get<std::int64_t>());
-    per_run.push_back({{"name", input_name(names, i)},
-                       {"throughput_rps", throughputs.back()},
-                       {"p99_us", p99s.back()},
-                       {"valid", runs[i].at("valid")}});
-    if (i == 0) {
-      merged = std::move(r);
-      continue;
-    }
-    add_run(merged, r, options);
+  if (const std::string repeated = repeated_run(runs, names); !repeated.empty()) {
+    throw MergeError("cannot merge: " + repeated + "; a run given twice would count twice");
   }
-  merged.settings.threads = std::max(merged.settings.threads, 1);
-  merged.first_half = {};
-  merged.second_half = {};
-  merged.intervals.clear();  // per-interval percentiles cannot be combined; see the inputs
-  merged.finalize();
+  const std::vector<std::string> forced = check_same_experiment(runs, names, options);
 
-  json doc = to_json(merged);
+  json doc = to_json(add_up(runs, names, options));
   json from = json::array();
-  for (std::size_t i = 0; i < runs.size(); ++i)
-    from.push_back(input_name(names, i));
-  doc["merged_from"] = std::move(from);
-  doc["merge"] = {{"kind", options.concurrent ? "concurrent" : "repeated"}, {"runs", per_run}};
-  if (!options.concurrent && throughputs.size() >= 2) {
-    const MeanInterval throughput = mean_ci95(throughputs);
-    doc["merge"]["throughput_mean_rps"] = throughput.mean;
-    doc["merge"]["throughput_ci95_rps"] = json::array({throughput.low, throughput.high});
-    doc["merge"]["p99_spread_us"] = json::array(
-        {*std::min_element(p99s.begin(), p99s.end()), *std::max_element(p99s.begin(), p99s.end())});
+  json entries = json::array();
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    from.push_back(merge_input_name(names, i));
+    entries.push_back(run_entry(runs[i], merge_input_name(names, i)));
   }
+  doc["merged_from"] = std::move(from);
+  doc["merge"] = {{"kind", options.concurrent ? "concurrent" : "repeated"},
+                  {"runs", std::move(entries)},
+                  {"forced_differences", forced}};
+  if (!options.concurrent && runs.size() >= 2) add_spread(doc["merge"], runs);
+  // The merged run is only as valid as its inputs: a check the sum cannot redo (the halves of
+  // each window) or one an input failed stays failed.
+  std::vector<std::string> reasons = invalid_input_reasons(runs, names);
+  if (!forced.empty()) reasons.emplace_back("merged_different_settings");
+  for (const std::string& reason : reasons)
+    doc["reasons"].push_back(reason);
+  doc["valid"] = doc["reasons"].empty();
   return doc;
 }
 

@@ -23,11 +23,15 @@ struct MergeOptions {
   // false: the inputs are repetitions of one experiment (throughput is their mean, with a 95%
   // t interval); true: they ran at the same time against one server (throughputs add).
   bool concurrent = false;
+  // Merge inputs whose settings differ (merge_checks.hpp); the differences are recorded in
+  // "merge.forced_differences" and make the result invalid ("merged_different_settings").
+  bool force = false;
 };
 
 // Merges run documents: histograms are merged and every percentile recomputed from the merged
 // histogram (percentiles are never averaged); counts add. `names` label the inputs in messages
-// and in "merged_from". Throws MergeError for different schemas or incompatible settings.
+// and in "merged_from". Throws MergeError for different schemas, a run given twice, or (without
+// `force`) incompatible settings. An invalid input makes the result invalid, naming it.
 nlohmann::json merge_runs(const std::vector<nlohmann::json>& runs,
                           const std::vector<std::string>& names, const MergeOptions& options);
 

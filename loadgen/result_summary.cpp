@@ -48,6 +48,12 @@ void print_load_and_requests(std::ostream& out, const json& run) {
     }
     out << "\n";
   }
+  // Older documents have no "warmup"; a clean warm-up is not worth a line.
+  const json warmup = run.value("warmup", json::object());
+  if (warmup.value("errors", 0) + warmup.value("timeouts", 0) > 0) {
+    out << "  warm-up    " << warmup.value("errors", 0) << " errors, "
+        << warmup.value("timeouts", 0) << " timeouts (not measured)\n";
+  }
   out << "  throughput " << format_fixed(run.at("throughput_rps").get<double>(), 1) << " req/s";
   if (open) {
     out << " (achieved " << format_fixed(run.at("achieved_rps").get<double>(), 1) << " of "

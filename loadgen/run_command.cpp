@@ -3,6 +3,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <string>
 
 #include "admin_client.hpp"
 #include "cli.hpp"
@@ -81,7 +82,9 @@ void add_run_output_options(CLI::App& app, RunCommand& run) {
   app.add_option("--admin", run.admin,
                  "The server's admin endpoint (reference_server --admin-port): GET /stats "
                  "is sampled each --interval and stored as \"server_stats\" (queue depth, "
-                 "busy threads, stage percentiles)")
+                 "busy threads, stage percentiles). Unreachable before the load: exit 2. "
+                 "Samples that fail mid-run are listed in server_stats.missing and make the "
+                 "run invalid (server_stats_incomplete)")
       ->type_name("URL")
       ->group(output);
   app.add_option("--fail-on", run.fail_on,
@@ -172,13 +175,18 @@ int run_command(RunCommand& run) {
   }
   status.finish();
 
+  json server_stats;
+  if (sampler) {
+    server_stats = sampler->finish(result);
+    if (AdminSampler::incomplete(server_stats)) result.add_reason("server_stats_incomplete");
+  }
   json doc = to_json(result);
-  if (sampler) doc["server_stats"] = sampler->finish(result);
+  if (sampler) doc["server_stats"] = std::move(server_stats);
   int code = exit_code_for(result);
   if (!run.thresholds.empty()) code = judge_thresholds(run.thresholds, result, doc, code);
   if (result.end == RunEnd::kInterrupted) code = stopped_exit_code();
   if (result.end == RunEnd::kConnectionsLost) {
-    std::cerr << "loadgen: the server closed every connection; the result is partial\n";
+    std::cerr << "loadgen: " << connections_lost_cause(result) << "; the result is partial\n";
   }
   if (!write_run_outputs(run, result, doc) && code == 0) code = 1;
   print_summary(std::cout, doc);

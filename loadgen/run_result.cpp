@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 namespace poolbench {
 
@@ -56,6 +57,8 @@ void RequestCounts::merge(const RequestCounts& other) {
   service_time.merge(other.service_time);
   schedule_lag.merge(other.schedule_lag);
   requests_sent += other.requests_sent;
+  warmup_errors += other.warmup_errors;
+  warmup_timeouts += other.warmup_timeouts;
 }
 
 namespace {
@@ -91,7 +94,10 @@ std::vector<std::string> invalidity_reasons(const RunResult& run) {
   }
   if (run.timeouts > 0) reasons.emplace_back("timeouts");
   for (const auto& [kind, count] : run.errors.by_kind) {
-    if (kind.rfind("err:", 0) != 0 && kind != "connection_closed" && kind != "no_connection") {
+    // Not the protocol's fault: the server's own errors, a lost connection, and requests given
+    // up when a raw connection was reopened after a timeout (already flagged "timeouts").
+    if (kind.rfind("err:", 0) != 0 && kind != "connection_closed" && kind != "no_connection" &&
+        kind != "closed_after_timeout") {
       reasons.emplace_back("protocol_errors");
       break;
     }
@@ -129,6 +135,17 @@ void RunResult::finalize() {
   cpu_us_per_request = requests_sent > 0 ? cpu_s * 1e6 / static_cast<double>(requests_sent) : 0;
   reasons = invalidity_reasons(*this);
   valid = reasons.empty();
+}
+
+std::string connections_lost_cause(const RunResult& result) {
+  const std::uint64_t ours = result.connections_closed_by_loadgen;
+  if (ours == 0) return "the server closed every connection";
+  const auto total = static_cast<std::uint64_t>(result.settings.connections);
+  std::string text = "every connection was lost: loadgen closed " + std::to_string(ours) + " of " +
+                     std::to_string(total) +
+                     " itself after a reply line over 1 MiB (reply_too_long)";
+  if (ours < total) text += ", the server closed the others";
+  return text;
 }
 
 int exit_code_for(const RunResult& result) {

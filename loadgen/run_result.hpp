@@ -21,6 +21,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "histogram.hpp"
@@ -74,7 +75,8 @@ struct ErrorCounts {
   std::uint64_t requests = 0;  // requests that ended in an error (part of the accounting)
   std::uint64_t stray = 0;     // replies that belong to no request (unknown id, malformed)
   // Kinds: "mismatch", "unknown_id", "malformed", "unexpected_reply", "reply_too_long",
-  // "connection_closed", "no_connection", and "err:<what>" for the server's error replies.
+  // "connection_closed", "no_connection", "closed_after_timeout" (raw protocol: lost when its
+  // connection was reopened after a timeout), and "err:<what>" for the server's error replies.
   std::map<std::string, std::uint64_t, std::less<>> by_kind;
 
   std::uint64_t total() const { return requests + stray; }
@@ -114,12 +116,16 @@ struct RequestCounts {
   Histogram schedule_lag = make_latency_histogram();
 
   std::uint64_t requests_sent = 0;  // all requests written, warm-up and drain included
+  // Requests intended in the warm-up (so not measured) that ended in an error or timed out.
+  std::uint64_t warmup_errors = 0;
+  std::uint64_t warmup_timeouts = 0;
 
   void merge(const RequestCounts& other);
 };
 
 struct RunResult : RequestCounts {
   LoadSettings settings;            // as run (threads resolved)
+  std::string run_id;               // new_run_id(); empty when read from an older file
   std::string start_time;           // ISO 8601 UTC of t0
   std::int64_t start_epoch_ms = 0;  // t0 again, for the .hlog (not in the JSON: start_time is)
   HostInfo host;
@@ -137,6 +143,8 @@ struct RunResult : RequestCounts {
 
   int threads = 0;
   double cpu_s = 0;  // generator CPU (user + system), t0 -> end
+  // Connections loadgen closed itself and did not reopen (for the message; not in the JSON).
+  std::uint64_t connections_closed_by_loadgen = 0;
 
   // Derived by run_load() (see finalize()).
   double throughput_rps = 0;  // completed / window_s
@@ -149,7 +157,17 @@ struct RunResult : RequestCounts {
 
   // Recomputes the derived fields from the others (merge uses it as well).
   void finalize();
+  // A check made outside the load itself failed (the server's view, "server_stats_incomplete"):
+  // one more reason, and not valid. finalize() does not keep it.
+  void add_reason(std::string code) {
+    reasons.push_back(std::move(code));
+    valid = false;
+  }
 };
+
+// Why a run ended `connections_lost`, in words that say who closed them: the server, unless
+// loadgen closed some itself (a reply line over 1 MiB, `reply_too_long`).
+std::string connections_lost_cause(const RunResult& result);
 
 // The process exit code for a result: 0 complete, 1 connections lost, 130 interrupted.
 int exit_code_for(const RunResult& result);

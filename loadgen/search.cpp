@@ -138,7 +138,7 @@ TrialVerdict Searcher::run_one_trial(double rate, int trial_in_probe) {
   if (trial.result.end == RunEnd::kInterrupted) throw SearchEnded{SearchOutcome::kInterrupted, {}};
   if (trial.result.end == RunEnd::kConnectionsLost) {
     throw SearchEnded{SearchOutcome::kTargetFailed,
-                      "the target closed every connection during the trial at " +
+                      connections_lost_cause(trial.result) + " during the trial at " +
                           std::to_string(std::lround(rate)) + " req/s"};
   }
   if (first_config_.is_null()) first_config_ = field_of(trial.document, "config");

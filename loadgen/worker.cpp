@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include <asio/error.hpp>
 #include <asio/post.hpp>
 
 namespace poolbench {
@@ -59,6 +60,7 @@ std::future<ConnectReport> Worker::connect(const asio::ip::tcp::endpoint& endpoi
   auto promise = std::make_shared<std::promise<ConnectReport>>();
   auto future = promise->get_future();
   asio::post(context_, [this, endpoint, timeout, promise] {
+    endpoint_ = endpoint;
     pending_connects_ = static_cast<int>(connections_.size());
     connect_promise_ = promise;
     if (pending_connects_ == 0) {
@@ -135,7 +137,7 @@ void Worker::stop_sending(TimePoint now) {
   }
   // Requests the plan made due that were never sent: measured ones are given up on.
   if (plan_) {
-    take_plan_before(now + nanoseconds(1), [&](std::uint64_t count, bool measured, int) {
+    take_plan_before(now + nanoseconds(1), [&](std::uint64_t count, bool measured, int, bool) {
       if (measured) books_.plan_unsent(count);
     });
   }
@@ -198,6 +200,10 @@ void Worker::on_reply(Connection& connection, const ReplyMatch& match, TimePoint
 }
 
 void Worker::on_capacity(Connection& connection, TimePoint now) {
+  if (connection.retiring()) {
+    reopen_if_idle(connection);
+    return;
+  }
   if (stop_sending_ || !started_) return;
   if (plan_) {
     make_ready(connection);
@@ -212,8 +218,10 @@ void Worker::on_capacity(Connection& connection, TimePoint now) {
   }
 }
 
-void Worker::on_closed(Connection&, std::error_code) {
+void Worker::on_closed(Connection&, std::error_code error) {
   if (finished_ || !started_) return;  // before start(), start() counts the open ones
+  // A reply line over the limit: the only close that is loadgen's decision, not the peer's.
+  if (error == asio::error::message_size) books_.closed_by_loadgen();
   if (--open_count_ > 0) return;
   // Nothing left to send on: the plan's due requests fail now, later ones when due.
   const TimePoint now = Clock::now();
@@ -271,7 +279,7 @@ void Worker::start_closed_loop() {
 }
 
 void Worker::think(Connection& connection, TimePoint due) {
-  if (stop_sending_) return;
+  if (stop_sending_ || connection.retiring()) return;  // a retired one refills when reopened
   ConnectionAux& aux = aux_of(connection);
   aux.think_due.push_back(due);
   if (aux.think_due.size() == 1) arm_think(connection, aux);
@@ -280,7 +288,7 @@ void Worker::think(Connection& connection, TimePoint due) {
 void Worker::arm_think(Connection& connection, ConnectionAux& aux) {
   aux.think_timer->expires_at(aux.think_due.front());
   aux.think_timer->async_wait([this, &connection, &aux](std::error_code error) {
-    if (error || stop_sending_) return;
+    if (error || stop_sending_ || connection.retiring()) return;
     const TimePoint now = Clock::now();
     while (!aux.think_due.empty() && aux.think_due.front() <= now && connection.can_send()) {
       create(connection, aux.think_due.front());  // intended: when the think time ended
@@ -342,7 +350,7 @@ void Worker::dispatch_due(TimePoint now) {
     Connection* connection = next_ready();
     if (connection == nullptr) {
       if (open_count_ > 0) break;  // blocked: every connection is at depth
-      books_.no_connection(is_measured(intended));
+      books_.no_connection(intended, is_measured(intended));
       advance_plan();
       continue;
     }
@@ -365,14 +373,15 @@ void Worker::resume_later() {
 
 // Times out every request the plan intended before `end` without sending it.
 void Worker::time_out_plan_before(TimePoint end, TimePoint now) {
-  take_plan_before(end, [&](std::uint64_t count, bool measured, int half) {
-    books_.plan_timed_out(count, measured, half, now);
+  take_plan_before(end, [&](std::uint64_t count, bool measured, int half, bool warmup) {
+    books_.plan_timed_out(count, measured, half, warmup, now);
   });
 }
 
 // Takes every request intended before `end` out of the plan at once, however many (an
-// impossible --rate leaves billions overdue), and hands them to on_run(count, measured, half)
-// in runs that share whether they are measured and which half of the window they are in.
+// impossible --rate leaves billions overdue), and hands them to on_run(count, measured, half,
+// warmup) in runs that share whether they are measured, which half of the window they are in,
+// and whether they were intended in the warm-up.
 // (A plan means open loop, where no --requests budget decides what is measured.)
 template <typename OnRun>
 void Worker::take_plan_before(TimePoint end, OnRun on_run) {
@@ -383,7 +392,7 @@ void Worker::take_plan_before(TimePoint end, OnRun on_run) {
     if (next_intended_ >= until) continue;
     const std::uint64_t count = 1 + plan_->skip_to(until - t0_);
     advance_plan();
-    on_run(count, run == 1 || run == 2, run == 2 ? 1 : 0);
+    on_run(count, run == 1 || run == 2, run == 2 ? 1 : 0, run == 0);
   }
 }
 
@@ -432,18 +441,63 @@ void Worker::sweep(TimePoint now) {
   for (auto& connection : connections_) {
     RequestTable& table = connection->table();
     if (table.occupied() == 0) continue;
+    bool expired = false;
     for (int slot = 0; slot < table.depth(); ++slot) {
       const RequestSlot& request = table.slot(slot);
       if (request.state != SlotState::kQueued && request.state != SlotState::kInFlight) continue;
       if (now - request.intended < timeout) continue;
       table.expire(slot);
       books_.timed_out(times_of(request), now);
+      expired = true;
     }
+    if (expired && !plan_) retire_after_timeout(*connection, now);
   }
   if (plan_ && !stop_sending_ && started_ && now - next_intended_ >= timeout) {
     run_plan(now);  // times out what waited too long in the plan
   }
   check_drained(now);
+}
+
+// Closed loop: a timed-out request would hold its slot for the rest of the run if the server
+// never answers, so its connection is retired and reopened. Ack protocol: the other requests
+// on it are still matched by id, so it waits for them (answered or timed out) first. Raw
+// protocol: replies carry no id and a late one would be taken for the next request's, so the
+// others cannot be matched any more: they fail as "closed_after_timeout" and it reopens now.
+void Worker::retire_after_timeout(Connection& connection, TimePoint now) {
+  if (!connection.is_open()) return;
+  connection.retire();
+  if (settings_.protocol == Protocol::kRaw) {
+    const RequestTable& table = connection.table();
+    for (int slot = 0; slot < table.depth(); ++slot) {
+      const RequestSlot& request = table.slot(slot);
+      if (request.state != SlotState::kQueued && request.state != SlotState::kInFlight) continue;
+      books_.failed(times_of(request), "closed_after_timeout", now);
+      connection.table().expire(slot);
+    }
+  }
+  reopen_if_idle(connection);
+}
+
+void Worker::reopen_if_idle(Connection& connection) {
+  if (!connection.is_open() || connection.table().live() > 0 || stop_sending_ || finished_) {
+    return;
+  }
+  connection.reopen(endpoint_,
+                    [this, &connection](std::error_code error) { on_reopened(connection, error); });
+}
+
+void Worker::on_reopened(Connection& connection, std::error_code error) {
+  if (finished_) return;
+  if (error) {
+    on_closed(connection, error);  // the server is gone: this connection is lost
+    return;
+  }
+  aux_of(connection).think_due.clear();  // think timers of the old socket: start afresh
+  if (stop_sending_) return;
+  const TimePoint now = Clock::now();
+  while (connection.can_send())
+    create(connection, now);
+  connection.flush();
 }
 
 }  // namespace poolbench

@@ -2,6 +2,9 @@
 // that feeds them, reply matching (through connection.hpp) and the timeout sweep. Its books are a
 // RequestAccounting (request_accounting.hpp), which it hands over by value after join().
 //
+// Closed loop, a timeout: the connection is retired (no new request on it) and, once nothing is
+// live on it, reopened, which frees the slots of the timed-out requests (loadgen/README.md §4).
+//
 // Threading:
 //  1. A Worker runs one io_context on its own thread and owns its connections, timers and books;
 //     nothing of it is touched from another thread while that thread runs, except (2) and (3).
@@ -129,6 +132,9 @@ class Worker final : public ConnectionHandler {
   // timeouts
   void arm_sweep();
   void sweep(TimePoint now);
+  void retire_after_timeout(Connection& connection, TimePoint now);
+  void reopen_if_idle(Connection& connection);
+  void on_reopened(Connection& connection, std::error_code error);
 
   const LoadSettings& settings_;
   RequestBudget& budget_;
@@ -136,6 +142,7 @@ class Worker final : public ConnectionHandler {
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   std::vector<std::unique_ptr<Connection>> connections_;
   std::vector<ConnectionAux> aux_;
+  asio::ip::tcp::endpoint endpoint_;  // where the connections go (and are reopened to)
   asio::steady_timer schedule_timer_;
   asio::steady_timer sweep_timer_;
   asio::steady_timer connect_timer_;

@@ -2,9 +2,14 @@
 // the client's, and every field of it is documented in results/README.md (and vice versa).
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -126,6 +131,8 @@ TEST(LoadgenAdmin, TheServersViewAgreesWithTheClients) {
   EXPECT_LT(window["stages_ns"]["service"]["p50"].get<std::int64_t>(), 50'000'000);
 }
 
+// Unreachable when the run starts: a clear refusal (exit 2) before any load, not a run without
+// a server view.
 TEST(LoadgenAdmin, AnUnreachableAdminEndpointFailsBeforeTheLoad) {
   ServerProcess server({"--work", "none"});
   EXPECT_EQ(run_loadgen({"run", "-q", "-t", "127.0.0.1:" + std::to_string(server.port()),
@@ -134,6 +141,90 @@ TEST(LoadgenAdmin, AnUnreachableAdminEndpointFailsBeforeTheLoad) {
   EXPECT_EQ(run_loadgen({"run", "-q", "-t", "127.0.0.1:" + std::to_string(server.port()),
                          "--duration", "1s", "--admin", "not a url"}),
             2);
+}
+
+// An admin endpoint that stops answering: it forwards the first `forwarded` requests to the real
+// admin port, then answers 503 to the rest (one request per connection, as the sampler sends).
+class FailingAdminProxy {
+ public:
+  FailingAdminProxy(std::uint16_t admin_port, int forwarded)
+      : admin_port_(admin_port), forwarded_(forwarded) {
+    listener_ = listen_on_loopback(port_, 16, "FailingAdminProxy");
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FailingAdminProxy() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  void serve() {
+    for (int fd; (fd = ::accept(listener_, nullptr, nullptr)) >= 0; ::close(fd)) {
+      const std::string request = read_until(fd, "\r\n\r\n");
+      const std::string reply = served_++ < forwarded_
+                                    ? forward(request)
+                                    : "HTTP/1.1 503 Service Unavailable\r\nContent-Length: "
+                                      "0\r\nConnection: close\r\n\r\n";
+      ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+    }
+  }
+  std::string forward(const std::string& request) const {
+    const int upstream = connect_to_loopback(admin_port_);
+    ::send(upstream, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string reply = read_until(upstream, "");  // "Connection: close": to the end
+    ::close(upstream);
+    return reply;
+  }
+  // Reads until `end` has arrived (or the peer closes, with an empty `end`).
+  static std::string read_until(int fd, const std::string& end) {
+    std::string data;
+    char buffer[65536];
+    while (end.empty() || data.find(end) == std::string::npos) {
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      data.append(buffer, static_cast<std::size_t>(n));
+    }
+    return data;
+  }
+
+  std::uint16_t admin_port_;
+  int forwarded_;
+  int served_ = 0;
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// The old code left failed samples out and still called the run valid: a window with no server
+// view for most of it looked like a complete one.
+TEST(LoadgenAdmin, SamplesThatFailMidRunAreListedAndMakeTheRunInvalid) {
+  TempFile admin_port("gaps.admin-port");
+  TempFile out("gaps.json");
+  ServerProcess server(
+      {"--work", "none", "--admin-port", "0", "--admin-port-file", admin_port.path.string()});
+  const auto port = wait_for_port_file(server.process(), admin_port.path, std::chrono::seconds(10));
+  // Forwarded: the check before the load, the "start" sample and the first interval's.
+  FailingAdminProxy proxy(port, 3);
+  const int code = run_loadgen({"run", "-q", "-t", "127.0.0.1:" + std::to_string(server.port()),
+                                "-c", "2", "--warmup", "200ms", "--duration", "600ms", "--interval",
+                                "100ms", "--admin", proxy.url(), "--json", out.path.string()});
+  EXPECT_EQ(code, 0);
+  std::ifstream in(out.path);
+  const json run = json::parse(in);
+  const json& stats = run["server_stats"];
+  ASSERT_EQ(stats["samples"].size(), 2u) << stats.dump();
+  const json& missing = stats["missing"];
+  EXPECT_EQ(stats["samples_failed"], missing.size());
+  ASSERT_GE(missing.size(), 8u) << missing.dump();  // 7 more intervals at least, and "end"
+  EXPECT_EQ(missing.back()["phase"], "end");
+  EXPECT_TRUE(std::any_of(missing.begin(), missing.end(),
+                          [](const json& m) { return m["phase"] == "measure"; }));
+  EXPECT_FALSE(run["valid"].get<bool>());
+  const json& reasons = run["reasons"];
+  EXPECT_NE(std::find(reasons.begin(), reasons.end(), "server_stats_incomplete"), reasons.end())
+      << reasons.dump();
 }
 
 TEST(LoadgenAdmin, SweepAdminSamplesEveryPointsServer) {

@@ -1,13 +1,16 @@
 // The loadgen binary under faults loadgen_test.cpp does not cover: a server slow to start, a
-// server dying mid-sweep, a server that answers garbage and ends on a partial line, a full disk,
-// and absurd flags. Each must end in bounded time with a clear message and an honest result.
+// server dying mid-sweep, a server that answers garbage and ends on a partial line, one whose
+// reply line never ends, one that never answers some requests, a full disk, and absurd flags. Each
+// must end in bounded time with a clear message and an honest result.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -179,6 +182,48 @@ TEST_F(LoadgenFaults, GarbageRepliesAndAPartialLineAtEofAreCountedAndTheRunEnds)
   EXPECT_GT(r["errors"]["by_kind"]["unknown_id"].get<int>(), 0) << r["errors"].dump();
 }
 
+// A server that answers with a line that never ends (2 MiB without a line break) and keeps the
+// connection open: loadgen closes it itself (reply_too_long), and must not blame the server.
+class EndlessLineServer {
+ public:
+  EndlessLineServer() {
+    listener_ = testing::listen_on_loopback(port_, 16, "EndlessLineServer");
+    thread_ = std::thread([this] {
+      for (int fd; (fd = ::accept(listener_, nullptr, nullptr)) >= 0;) {
+        held_.push_back(fd);
+        const std::string endless(2 << 20, 'x');
+        ::send(fd, endless.data(), endless.size(), MSG_NOSIGNAL);  // fails on the probe: fine
+      }
+    });
+  }
+  ~EndlessLineServer() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+    for (const int fd : held_)
+      ::close(fd);
+  }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<int> held_;
+  std::thread thread_;
+};
+
+TEST_F(LoadgenFaults, ConnectionsLoadgenClosedItselfAreNotBlamedOnTheServer) {
+  EndlessLineServer server;
+  const int code = run({"run", "--target", server.target(), "-c", "1", "--duration", "2s",
+                        "--warmup", "0s", "--timeout", "1s", "--quiet"},
+                       30s);
+  EXPECT_EQ(code, 1) << text("stderr");
+  const std::string err = text("stderr");
+  EXPECT_EQ(err.find("the server closed every connection"), std::string::npos) << err;
+  EXPECT_NE(err.find("loadgen closed 1 of 1 itself"), std::string::npos) << err;
+  EXPECT_NE(err.find("reply_too_long"), std::string::npos) << err;
+}
+
 TEST_F(LoadgenFaults, AFullDiskIsAClearErrorAndLeavesNoPartialFile) {
   testing::ServerProcess server({"--mode", "call-in-thread", "--work", "none"});
   // RLIMIT_FSIZE of 1 KiB stands in for a full disk: writes beyond it fail (EFBIG), like ENOSPC.
@@ -250,6 +295,104 @@ TEST_F(LoadgenFaults, AbsurdFlagsAreRefusedAndAnImpossibleRateEndsReportedInvali
   const auto& reasons = r["reasons"];
   EXPECT_NE(std::find(reasons.begin(), reasons.end(), "rate_not_achieved"), reasons.end())
       << reasons.dump();
+}
+
+// An echo server ("ack:<line>") that never answers every 100th request line it reads (counted
+// over all its connections): 1% of the replies are lost, deterministically. One thread polls the
+// listener and every connection; a connection the client closes is forgotten.
+class DroppingServer {
+ public:
+  DroppingServer() {
+    listener_ = testing::listen_on_loopback(port_, 64, "DroppingServer");
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~DroppingServer() {
+    stop_ = true;
+    thread_.join();
+    for (const pollfd& p : fds_)
+      ::close(p.fd);
+  }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::uint64_t connections_accepted() const { return accepted_; }
+
+ private:
+  void serve() {
+    fds_.push_back({listener_, POLLIN, 0});
+    std::vector<std::string> pending(1);  // partial input per fds_ entry
+    while (!stop_) {
+      if (::poll(fds_.data(), fds_.size(), 20) <= 0) continue;
+      for (std::size_t i = fds_.size(); i-- > 0;) {
+        if (fds_[i].revents == 0) continue;
+        if (i == 0) {
+          const int fd = ::accept(listener_, nullptr, nullptr);
+          if (fd < 0) continue;
+          fds_.push_back({fd, POLLIN, 0});
+          pending.emplace_back();
+          ++accepted_;
+        } else if (!answer(fds_[i].fd, pending[i])) {
+          ::close(fds_[i].fd);
+          fds_.erase(fds_.begin() + static_cast<std::ptrdiff_t>(i));
+          pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+      }
+    }
+  }
+
+  // Reads what is there and answers every whole line but each 100th; false when closed.
+  bool answer(int fd, std::string& partial) {
+    char buffer[65536];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return false;
+    partial.append(buffer, static_cast<std::size_t>(n));
+    std::string out;
+    for (std::size_t end; (end = partial.find("\r\n")) != std::string::npos;) {
+      if (++lines_ % 100 != 0) out += "ack:" + partial.substr(0, end) + "\r\n";
+      partial.erase(0, end + 2);
+    }
+    return out.empty() || ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) > 0;
+  }
+
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<pollfd> fds_;
+  std::uint64_t lines_ = 0;
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Closed loop against a server that loses 1% of its replies: each lost reply is a timeout (its
+// connection is reopened, so the slot comes back), the accounting balances, and the run goes on
+// at full speed; warm-up timeouts are counted apart. The old code counted a lost reply nowhere
+// and its slot stayed taken: every connection stalled in the warm-up, 0 scheduled.
+TEST_F(LoadgenFaults, ALostReplyIsATimeoutAndItsConnectionIsReopened) {
+  for (const std::vector<std::string>& protocol : std::vector<std::vector<std::string>>{
+           {"--protocol", "ack"}, {"--protocol", "raw", "--request", "PING"}}) {
+    DroppingServer server;
+    std::vector<std::string> args{"run",     "--target",  server.target(), "-c",     "2",
+                                  "--depth", "2",         "--warmup",      "300ms",  "--duration",
+                                  "1500ms",  "--timeout", "100ms",         "--json", path("r.json"),
+                                  "--quiet"};
+    args.insert(args.end(), protocol.begin(), protocol.end());
+    EXPECT_EQ(run(args, 30s), 0) << protocol[1] << ": " << text("stderr");
+    const json r = document("r.json");
+    const auto scheduled = r["scheduled"].get<std::uint64_t>();
+    const auto timeouts = r["timeouts"].get<std::uint64_t>();
+    EXPECT_TRUE(r["accounting_ok"].get<bool>()) << r.dump();
+    EXPECT_EQ(r["end"], "complete");
+    // Each lost reply stalls one connection for ~the timeout: at least a few per second.
+    EXPECT_GE(r["completed"].get<std::uint64_t>(), 500u) << protocol[1];
+    EXPECT_GE(timeouts, 3u) << protocol[1];
+    // Roughly 1% of what was sent (raw: the other request in flight on that connection fails
+    // too, as closed_after_timeout).
+    EXPECT_LE(timeouts, scheduled / 20) << protocol[1] << ": " << timeouts << " of " << scheduled;
+    EXPECT_GE(r["warmup"]["timeouts"].get<std::uint64_t>(), 1u) << protocol[1];
+    EXPECT_GT(server.connections_accepted(), 2u + timeouts / 2) << "reopened after timeouts";
+    const auto& reasons = r["reasons"];
+    EXPECT_NE(std::find(reasons.begin(), reasons.end(), "timeouts"), reasons.end());
+    EXPECT_EQ(std::find(reasons.begin(), reasons.end(), "protocol_errors"), reasons.end())
+        << r["errors"].dump();
+  }
 }
 
 }  // namespace

@@ -117,11 +117,28 @@ TEST(AckMatching, AnErrReplyWithTheRequestLineIsThatRequestsError) {
   EXPECT_EQ(m.kind, Kind::kFailed);
   EXPECT_EQ(m.slot, second);
   EXPECT_EQ(m.error, "err:busy");
-  // An exception text may contain '|' itself: the request line is after the last one.
-  const std::string piped = "err:bad|pipe|" + line;
+}
+
+// The server's rule: the text of err:<text>|<line> never contains '|', the echoed line may. The
+// split is at the first '|': what follows it must be the request line exactly.
+TEST(AckMatching, AnErrReplySplitsAtTheFirstBar) {
+  RequestTable table(Protocol::kAck, 2, 16, "", "");
+  std::string wire;
+  const int first = table.add(wire, Clock::now(), true);
+  table.mark_sent(Clock::now());
+  const std::string line = lines_of(wire)[0];
+  const std::string echoed = "err:busy|" + line;
+  const ReplyMatch m = table.match(echoed);
+  EXPECT_EQ(m.kind, Kind::kFailed);
+  EXPECT_EQ(m.slot, first);
+  EXPECT_EQ(m.error, "err:busy");
+  // Splitting at the last '|' would take "err:busy|extra" as the text and match the request;
+  // at the first, the echo is "extra|<line>", which is no request of ours.
+  const std::string piped = "err:busy|extra|" + line;
   const ReplyMatch e = table.match(piped);
-  EXPECT_EQ(e.slot, second);
-  EXPECT_EQ(e.error, "err:bad|pipe");
+  EXPECT_EQ(e.kind, Kind::kStray);
+  EXPECT_EQ(e.error, "unknown_id");
+  EXPECT_EQ(table.match("err:busy|").error, "unknown_id");  // an empty echo is no request
 }
 
 TEST(AckMatching, AConnectionLevelErrBelongsToNoRequest) {
@@ -147,6 +164,25 @@ TEST(AckMatching, AReplyToATimedOutRequestIsLate) {
   EXPECT_EQ(m.slot, slot);
   table.release(slot);
   EXPECT_EQ(table.occupied(), 0);
+}
+
+// A retired connection is reopened once nothing on it is live (worker.cpp): live() leaves the
+// timed-out requests out, and clear() frees every slot for the new socket.
+TEST(AckMatching, LiveCountsWhatMayStillBeAnsweredAndClearFreesEverySlot) {
+  RequestTable table(Protocol::kAck, 3, 16, "", "");
+  std::string wire;
+  const int first = table.add(wire, Clock::now(), true);
+  table.add(wire, Clock::now(), true);
+  table.mark_sent(Clock::now());
+  table.add(wire, Clock::now(), true);  // queued, not yet written: live too
+  table.expire(first);
+  EXPECT_EQ(table.occupied(), 3);
+  EXPECT_EQ(table.live(), 2);
+  table.clear();
+  EXPECT_EQ(table.occupied(), 0);
+  EXPECT_EQ(table.live(), 0);
+  // The old requests' ids never match again.
+  EXPECT_EQ(table.match("ack:" + lines_of(wire)[1]).error, "unknown_id");
 }
 
 TEST(AckMatching, NoReplyMatchesARequestThatWasNotWrittenYet) {

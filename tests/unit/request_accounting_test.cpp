@@ -53,11 +53,11 @@ TEST(RequestAccounting, EveryPathEndsInExactlyOneCount) {
   b.books.failed(b.measured(20), "err:busy", b.at(21));
   b.books.timed_out(b.measured(30), b.at(1030));
   b.books.abandoned(b.measured(40));
-  b.books.plan_timed_out(5, true, 0, b.at(1100));
+  b.books.plan_timed_out(5, true, 0, false, b.at(1100));
   b.books.plan_unsent(3);
-  b.books.no_connection(true);
-  b.books.no_connection(false);                     // not measured: not scheduled, not counted
-  b.books.plan_timed_out(7, false, 1, b.at(1200));  // idem
+  b.books.no_connection(b.at(50), true);
+  b.books.no_connection(b.at(1100), false);  // not measured: not scheduled, not counted
+  b.books.plan_timed_out(7, false, 1, false, b.at(1200));  // idem
   const AccountingTotals totals = b.books.take_totals();
   const RequestCounts& c = totals.counts;
   EXPECT_EQ(c.scheduled, 4u + 5 + 3 + 1);
@@ -101,7 +101,7 @@ TEST(RequestAccounting, ResponseServiceAndLagAreMeasuredFromTheirOwnStarts) {
 TEST(RequestAccounting, TimeoutsAreRecordedAtTheTimeoutValue) {
   Books b;
   b.books.timed_out(b.measured(0), b.at(1500));
-  b.books.plan_timed_out(4, true, 1, b.at(1600));
+  b.books.plan_timed_out(4, true, 1, false, b.at(1600));
   const RequestCounts c = b.books.take_totals().counts;
   EXPECT_EQ(c.response_time.total_count(), 5);
   EXPECT_NEAR(static_cast<double>(c.response_time.min()), 1e6, 1e3);
@@ -180,6 +180,29 @@ TEST(RequestAccounting, TheExpectedIntervalCorrectionAddsTheRequestsAStallHid) {
   books.completed({TimePoint{}, TimePoint{}, true}, TimePoint(milliseconds(5)));
   // 5 ms with a 1 ms expected interval: 5, 4, 3, 2, 1 ms.
   EXPECT_EQ(books.take_totals().counts.response_time.total_count(), 5);
+}
+
+// Warm-up requests are outside the accounting, but their failures are counted apart: a server
+// that fails during the warm-up is not silently hidden by it.
+TEST(RequestAccounting, WarmupFailuresAreCountedApart) {
+  Books b;
+  auto warmup = [&b](int ms_before_window) {
+    b.books.sent(false);
+    return RequestTimes{b.at(-ms_before_window), b.at(-ms_before_window), false};
+  };
+  b.books.failed(warmup(500), "err:busy", b.at(-499));
+  b.books.timed_out(warmup(900), b.at(100));
+  b.books.no_connection(b.at(-300), false);
+  b.books.plan_timed_out(6, false, 0, true, b.at(-100));
+  // Drain requests (intended after the window) are not warm-up ones.
+  b.books.sent(false);
+  b.books.failed({b.at(1500), b.at(1500), false}, "err:busy", b.at(1501));
+  const RequestCounts c = b.books.take_totals().counts;
+  EXPECT_EQ(c.warmup_errors, 2u);
+  EXPECT_EQ(c.warmup_timeouts, 7u);
+  EXPECT_EQ(c.scheduled, 0u);
+  EXPECT_EQ(c.errors.requests, 0u);
+  EXPECT_EQ(c.timeouts, 0u);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "histogram.hpp"
+#include "merge_checks.hpp"
 #include "result.hpp"
 #include "run_result.hpp"
 #include "sample_run.hpp"
@@ -23,7 +26,9 @@ using testing::histogram_of;
 using testing::sample_result;
 
 RunResult run_with(const std::vector<std::int64_t>& latencies, double window_s) {
+  static int runs = 0;
   RunResult r = sample_result();
+  r.run_id = "00000000000000" + std::to_string(10 + runs++);  // each run its own
   r.response_time = histogram_of(latencies);
   r.service_time = histogram_of(latencies);
   r.schedule_lag = histogram_of({1});
@@ -66,8 +71,10 @@ TEST(Merge, PercentilesComeFromTheMergedHistogramNotFromAveraging) {
   EXPECT_DOUBLE_EQ(merged["throughput_rps"].get<double>(), 2000 / 2.0);  // pooled over 2 s
   EXPECT_EQ(merged["merge"]["p99_spread_us"][0], a["latency_us"]["p99"]);
   EXPECT_EQ(merged["merge"]["p99_spread_us"][1], b["latency_us"]["p99"]);
-  // A merged document is a run document: it merges again.
-  EXPECT_NO_THROW(merge_runs({merged, a}, {"m", "a"}, {}));
+  // A merged document is a run document: it merges again, with runs it does not hold yet.
+  RunResult other = run_with(fast, 1);
+  other.run_id = "0000000000000003";
+  EXPECT_NO_THROW(merge_runs({merged, to_json(other)}, {"m", "c"}, {}));
 }
 
 TEST(Merge, ConcurrentGeneratorsAddTheirLoads) {
@@ -108,6 +115,74 @@ TEST(Merge, RefusesIncompatibleSettingsAndNamesTheField) {
   more.settings.connections = 5;
   EXPECT_THROW(merge_runs({a, to_json(more)}, {"a", "b"}, {}), MergeError);  // repetitions
   EXPECT_NO_THROW(merge_runs({a, to_json(more)}, {"a", "b"}, {.concurrent = true}));
+}
+
+TEST(MergeChecks, ARunCountsOnceByItsIdOrForOldFilesByItsContent) {
+  const json a = to_json(run_with({1000}, 1));
+  const json b = to_json(run_with({2000}, 1));
+  EXPECT_EQ(repeated_run({a, b}, {"a", "b"}), "");
+  const std::string twice = repeated_run({a, b, a}, {"a", "b", "a2"});
+  EXPECT_NE(twice.find("a2 holds the same run as a"), std::string::npos) << twice;
+  EXPECT_NE(twice.find(a["run_id"].get<std::string>()), std::string::npos) << twice;
+  // Inside a merged document: the runs it holds.
+  const json ab = merge_runs({a, b}, {"a", "b"}, {});
+  EXPECT_EQ(run_identities(ab).size(), 2u);
+  EXPECT_NE(repeated_run({ab, b}, {"ab", "b"}), "");
+  EXPECT_THROW(merge_runs({ab, b}, {"ab", "b"}, {}), MergeError);
+  // No run id (written before them): identical content is the same run, different is not.
+  json old_a = a;
+  old_a.erase("run_id");
+  json old_b = b;
+  old_b.erase("run_id");
+  EXPECT_NE(repeated_run({old_a, old_a}, {"x", "y"}), "");
+  EXPECT_EQ(repeated_run({old_a, old_b}, {"x", "y"}), "");
+}
+
+TEST(MergeChecks, EverySettingThatDiffersIsNamedWithBothValues) {
+  RunResult base = run_with({1000}, 1);
+  const json reference = to_json(base)["config"];
+  EXPECT_TRUE(setting_differences(reference, reference, false).empty());
+  RunResult other = base;
+  other.run_id = "00000000000000ff";  // another run, of another experiment
+  other.settings.target = "10.0.0.1:1";
+  other.settings.duration = std::chrono::seconds(20);
+  other.settings.protocol = Protocol::kRaw;
+  other.settings.rate = 100;  // open loop: the model differs too
+  const auto differences = setting_differences(reference, to_json(other)["config"], true);
+  std::vector<std::string> fields;
+  for (const SettingDifference& d : differences)
+    fields.push_back(d.field);
+  EXPECT_EQ(fields, (std::vector<std::string>{"config.target", "config.duration_s",
+                                              "config.protocol", "model"}));
+  EXPECT_EQ(differences[0].value, "\"10.0.0.1:1\"");
+  EXPECT_EQ(differences[0].reference_value, "\"127.0.0.1:9090\"");
+  // Repetitions must also offer the same load.
+  EXPECT_EQ(setting_differences(reference, to_json(other)["config"], false).size(), 5u);
+  // --force merges them, says so, and the result is not valid.
+  const json forced = merge_runs({to_json(base), to_json(other)}, {"a", "b"}, {.force = true});
+  EXPECT_EQ(forced["merge"]["forced_differences"].size(), 5u);
+  EXPECT_FALSE(forced["valid"].get<bool>());
+  const json& reasons = forced["reasons"];
+  EXPECT_NE(std::find(reasons.begin(), reasons.end(), "merged_different_settings"), reasons.end());
+}
+
+TEST(MergeChecks, AnInvalidInputIsNamedInTheMergedReasons) {
+  std::vector<std::int64_t> many(2000, 1000);
+  // 2000 requests of 1 ms in 0.25 s on 4 x 2 slots: Little's law holds, the run is valid.
+  RunResult good = run_with(many, 0.25);
+  RunResult other = run_with(many, 0.25);
+  ASSERT_TRUE(good.valid) << json(good.reasons).dump();
+  const json a = to_json(good);
+  json b = to_json(other);
+  EXPECT_TRUE(merge_runs({a, b}, {"a", "b"}, {})["valid"].get<bool>());
+  b["valid"] = false;
+  b["reasons"] = json::array({"unstable", "little_law"});
+  EXPECT_EQ(invalid_input_reasons({a, b}, {"a", "b"}),
+            (std::vector<std::string>{"input_invalid:b:unstable", "input_invalid:b:little_law"}));
+  const json merged = merge_runs({a, b}, {"a", "b"}, {});
+  EXPECT_FALSE(merged["valid"].get<bool>());
+  EXPECT_EQ(merged["reasons"],
+            json::array({"input_invalid:b:unstable", "input_invalid:b:little_law"}));
 }
 
 TEST(Merge, RefusesADocumentThatIsNotARun) {
