@@ -200,15 +200,20 @@ json PointRunner::measure_once(json& entry, const LoadSettings& load,
     usage.on_interval(interval);
   };
   usage.start();
-  const RunResult result = run_load(load, hooks);
+  RunResult result = run_load(load, hooks);
+  json server_stats;
+  if (sampler) {
+    server_stats = sampler->finish(result);
+    if (AdminSampler::incomplete(server_stats)) result.add_reason("server_stats_incomplete");
+  }
   json run = to_json(result);
   run["resources"] = usage.finish();
-  if (sampler) run["server_stats"] = sampler->finish(result);
+  if (sampler) run["server_stats"] = std::move(server_stats);
   if (result.end == RunEnd::kInterrupted) {
     entry["status"] = "interrupted";
   } else if (result.end == RunEnd::kConnectionsLost) {
     entry["status"] = "failed";
-    entry["reason"] = "the server closed every connection mid-run";
+    entry["reason"] = connections_lost_cause(result);
   }
   if (result_out) *result_out = result;
   return run;
