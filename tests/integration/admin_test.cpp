@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin_server_process.hpp"
 #include "server_process.hpp"
 
 namespace poolbench::testing {
@@ -24,35 +25,6 @@ namespace {
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-// A server with its admin endpoint; the admin port comes from --admin-port-file.
-class AdminServerProcess {
- public:
-  explicit AdminServerProcess(std::vector<std::string> flags)
-      : port_file_(
-            std::filesystem::temp_directory_path() /
-            ("poolbench-admin-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))),
-        server_(with_admin(std::move(flags), port_file_)) {
-    admin_port_ = wait_for_port_file(server_.process(), port_file_, std::chrono::seconds(10));
-  }
-  ~AdminServerProcess() {
-    std::error_code ignored;
-    std::filesystem::remove(port_file_, ignored);
-  }
-  std::uint16_t port() const { return server_.port(); }
-  std::uint16_t admin_port() const { return admin_port_; }
-
- private:
-  static std::vector<std::string> with_admin(std::vector<std::string> flags,
-                                             const std::filesystem::path& file) {
-    flags.insert(flags.end(), {"--admin-port", "0", "--admin-port-file", file.string()});
-    return flags;
-  }
-  static inline int counter_ = 0;
-  std::filesystem::path port_file_;
-  ServerProcess server_;
-  std::uint16_t admin_port_ = 0;
-};
 
 struct HttpResponse {
   int status = 0;

@@ -19,6 +19,7 @@
 
 #include "admin_server_process.hpp"
 #include "reference_server/clock.hpp"
+#include "sanitized.hpp"
 #include "server_process.hpp"
 
 namespace poolbench::testing {
@@ -26,18 +27,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using poolbench::Clock;
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;  // memory figures mean little under a sanitizer's allocator
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
 
 class EveryMode : public ::testing::TestWithParam<std::string> {};
 INSTANTIATE_TEST_SUITE_P(Fairness, EveryMode,

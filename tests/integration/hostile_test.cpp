@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "reference_server/clock.hpp"
+#include "sanitized.hpp"
 #include "server_process.hpp"
 
 namespace poolbench::testing {
@@ -28,18 +29,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using poolbench::Clock;
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;  // memory figures mean little under a sanitizer's allocator
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
 
 const std::vector<std::string> kModes = {"inline", "call-in-thread", "defer-to-thread"};
 

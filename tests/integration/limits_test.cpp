@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reference_server/process_usage.hpp"
+#include "sanitized.hpp"
 #include "server_process.hpp"
 
 namespace poolbench::testing {
@@ -23,18 +24,6 @@ namespace {
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
 
 // A server with its admin endpoint, optionally under a launcher.
 struct AdminServer {
