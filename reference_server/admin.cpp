@@ -1,5 +1,6 @@
 #include "admin.hpp"
 
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
@@ -70,7 +71,11 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
     if (const auto* failure = std::get_if<http::Error>(&parsed)) {
       return answer(http::make_response(failure->status, "text/plain", failure->reason + "\n"));
     }
-    answer(admin_.respond(std::get<http::Request>(parsed)));
+    answering_ = true;  // no longer idle: not the one closed to admit a newcomer
+    admin_.respond(std::get<http::Request>(parsed),
+                   [self = shared_from_this()](std::string response) {
+                     if (self->socket_.is_open()) self->answer(std::move(response));
+                   });
   }
 
   void answer(std::string response) {
@@ -206,7 +211,9 @@ AdminServer::AdminServer(Sources sources, const std::string& bind_address, std::
   acceptor_.native_non_blocking(true);  // AcceptGuard accepts the waiting ones until EAGAIN
 }
 
-AdminServer::~AdminServer() = default;
+AdminServer::~AdminServer() {
+  formatter_.join();
+}
 
 void AdminServer::start() {
   accept();
@@ -256,7 +263,7 @@ void AdminServer::admit(std::shared_ptr<AdminConnection> connection) {
   }
 }
 
-std::string AdminServer::respond(const http::Request& request) {
+void AdminServer::respond(const http::Request& request, Answer answer) {
   struct Route {
     const char* path;
     const char* method;
@@ -268,36 +275,71 @@ std::string AdminServer::respond(const http::Request& request) {
     if (request.path == candidate.path) route = &candidate;
   }
   if (route == nullptr) {
-    return http::make_response(404, "text/plain",
-                               "not found; routes: GET /healthz, GET /stats, GET /metrics, "
-                               "POST /pool?size=N\n");
+    return answer(http::make_response(404, "text/plain",
+                                      "not found; routes: GET /healthz, GET /stats, GET /metrics, "
+                                      "POST /pool?size=N\n"));
   }
   if (request.method != route->method) {
-    return http::make_response(405, "text/plain",
-                               std::string(route->path) + " takes " + route->method + "\n",
-                               {std::string("Allow: ") + route->method});
+    return answer(http::make_response(405, "text/plain",
+                                      std::string(route->path) + " takes " + route->method + "\n",
+                                      {std::string("Allow: ") + route->method}));
   }
-  if (request.path == "/healthz") return http::make_response(200, "text/plain", "ok\n");
+  if (request.path == "/healthz") return answer(http::make_response(200, "text/plain", "ok\n"));
   if (request.path == "/metrics") {
-    return http::make_response(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
+    return answer(
+        http::make_response(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text()));
   }
   if (request.path == "/pool") {
     if (request.query_parameter_count("size") > 1) {
-      return http::make_response(400, "text/plain",
-                                 "size given more than once: expected one POST /pool?size=N\n");
+      return answer(http::make_response(
+          400, "text/plain", "size given more than once: expected one POST /pool?size=N\n"));
     }
     const auto size = parse_size(request.query_parameter("size"));
     if (!size) {
-      return http::make_response(400, "text/plain",
-                                 "expected POST /pool?size=N with N an integer in [1, " +
-                                     std::to_string(ThreadPool::kMaxThreads) + "]\n");
+      return answer(http::make_response(400, "text/plain",
+                                        "expected POST /pool?size=N with N an integer in [1, " +
+                                            std::to_string(ThreadPool::kMaxThreads) + "]\n"));
     }
     sources_.pool.resize(*size);
   }
-  return http::make_response(200, "application/json", stats_json() + "\n");
+  answer_stats(std::move(answer));
 }
 
-std::string AdminServer::stats_json() const {
+// The reactor copies the stage histograms into a spare snapshot; the formatter summarises and
+// encodes it and posts the finished answer, and the snapshot, back to the reactor (admin.hpp).
+void AdminServer::answer_stats(Answer answer) {
+  json doc = stats_without_stages();
+  std::unique_ptr<StageSnapshot> stages;
+  if (sources_.stages != nullptr) {
+    if (spare_snapshots_->empty()) {
+      stages = std::make_unique<StageSnapshot>();
+    } else {
+      stages = std::move(spare_snapshots_->back());
+      spare_snapshots_->pop_back();
+    }
+    for (Stage stage : kStages)
+      (*stages)[static_cast<std::size_t>(stage)] = sources_.stages->histogram(stage);
+  }
+  asio::post(
+      formatter_, [doc = std::move(doc), stages = std::move(stages), spares = spare_snapshots_,
+                   reactor = acceptor_.get_executor(), answer = std::move(answer)]() mutable {
+        json summaries = json::object();
+        for (Stage stage : kStages) {
+          if (!stages) break;
+          summaries[std::string(to_string(stage))] =
+              stage_summary((*stages)[static_cast<std::size_t>(stage)]);
+        }
+        doc["stages_ns"] = std::move(summaries);
+        std::string response = http::make_response(200, "application/json", doc.dump() + "\n");
+        asio::post(reactor, [answer = std::move(answer), response = std::move(response),
+                             stages = std::move(stages), spares = std::move(spares)]() mutable {
+          if (stages) spares->push_back(std::move(stages));
+          answer(std::move(response));
+        });
+      });
+}
+
+json AdminServer::stats_without_stages() const {
   const auto pool = sources_.pool.stats();
   const auto& server = sources_.server.stats();
   const auto reactor = sources_.reactor.stats();
@@ -305,48 +347,41 @@ std::string AdminServer::stats_json() const {
   // Every reply made, written or not: those of requests whose work ran, and the err:busy ones.
   const std::uint64_t answered =
       server.replies_ok + server.replies_error + server.replies_dropped + server.replies_unsent;
-  json stages = json::object();
-  if (sources_.stages != nullptr) {
-    for (Stage stage : kStages) {
-      stages[std::string(to_string(stage))] = stage_summary(sources_.stages->histogram(stage));
-    }
-  }
-  const json doc = {
-      {"schema", "poolbench.stats/1"},
-      {"mode", std::string(to_string(sources_.mode))},
-      {"work", sources_.work},
-      {"uptime_s", uptime},
-      {"pool",
-       {{"size", pool.max_threads},
-        {"threads", pool.threads},
-        {"idle", pool.idle},
-        {"busy", pool.busy},
-        {"queued", pool.queued},
-        {"peak_queued", pool.peak_queued},
-        {"threads_created", pool.threads_created},
-        {"threads_starting", pool.starting},
-        {"thread_start_failures", pool.thread_start_failures},
-        {"thread_limit", pool.thread_limit},
-        {"tasks_completed", pool.completed},
-        {"rejected", pool.rejected}}},
-      {"connections", {{"open", server.open_connections}, {"accepted", server.accepted}}},
-      {"requests",
-       {{"received", server.requests},
-        {"completed", answered - pool.rejected},
-        {"ok", server.replies_ok},
-        {"errors", server.replies_error},
-        {"rejected_busy", pool.rejected},
-        {"in_flight", server.in_flight},
-        {"dropped", server.replies_dropped},
-        {"unsent", server.replies_unsent},
-        {"skipped", server.skipped},
-        {"reads_held", server.reads_held},
-        {"lines_too_long", server.lines_too_long}}},
-      {"call_from_thread", {{"calls", reactor.calls}, {"wakeups", reactor.wakeups}}},
-      {"process", process_json(own_usage())},
-      {"stage_timing", sources_.stages != nullptr},
-      {"stages_ns", stages}};
-  return doc.dump();
+  json doc = {{"schema", "poolbench.stats/1"},
+              {"mode", std::string(to_string(sources_.mode))},
+              {"work", sources_.work},
+              {"uptime_s", uptime},
+              {"pool",
+               {{"size", pool.max_threads},
+                {"threads", pool.threads},
+                {"idle", pool.idle},
+                {"busy", pool.busy},
+                {"queued", pool.queued},
+                {"peak_queued", pool.peak_queued},
+                {"threads_created", pool.threads_created},
+                {"threads_starting", pool.starting},
+                {"thread_start_failures", pool.thread_start_failures},
+                {"thread_limit", pool.thread_limit},
+                {"tasks_completed", pool.completed},
+                {"rejected", pool.rejected}}},
+              {"connections", {{"open", server.open_connections}, {"accepted", server.accepted}}},
+              {"requests",
+               {{"received", server.requests},
+                {"completed", answered - pool.rejected},
+                {"ok", server.replies_ok},
+                {"errors", server.replies_error},
+                {"rejected_busy", pool.rejected},
+                {"in_flight", server.in_flight},
+                {"dropped", server.replies_dropped},
+                {"unsent", server.replies_unsent},
+                {"skipped", server.skipped},
+                {"reads_held", server.reads_held},
+                {"lines_too_long", server.lines_too_long}}},
+              {"call_from_thread", {{"calls", reactor.calls}, {"wakeups", reactor.wakeups}}},
+              {"process", process_json(own_usage())},
+              {"stage_timing", sources_.stages != nullptr},
+              {"stages_ns", json::object()}};  // filled in by answer_stats
+  return doc;
 }
 
 namespace {
