@@ -1,5 +1,7 @@
 // Reactor: the event loop. One asio::io_context, run by the thread that calls run() (the main
-// thread in reference_server), plus call_from_thread, the only way other threads reach it.
+// thread in reference_server), plus call_from_thread, the way worker threads reach it. (One
+// other thread posts to the io_context directly: the admin endpoint's formatter, admin.hpp, so
+// that /stats polling does not count in the request path's call_from_thread figures.)
 // (reference_server/README.md §2 summarises the threading rules below for the whole server.)
 //
 // Threading rules (kept by every file in reference_server/):
