@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin_server_process.hpp"
 #include "reference_server/process_usage.hpp"
 #include "sanitized.hpp"
 #include "server_process.hpp"
@@ -26,26 +27,6 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 // A server with its admin endpoint, optionally under a launcher.
-struct AdminServer {
-  explicit AdminServer(std::vector<std::string> flags, std::vector<std::string> launcher = {})
-      : port_file(
-            std::filesystem::temp_directory_path() /
-            ("poolbench-limits-" + std::to_string(::getpid()) + "-" + std::to_string(counter++))),
-        server(with_admin(std::move(flags), port_file), POOLBENCH_SERVER_BIN, std::move(launcher)),
-        admin_port(wait_for_port_file(server.process(), port_file, 10s)) {}
-  ~AdminServer() { std::filesystem::remove(port_file); }
-
-  static std::vector<std::string> with_admin(std::vector<std::string> flags,
-                                             const std::filesystem::path& file) {
-    flags.insert(flags.end(), {"--admin-port", "0", "--admin-port-file", file.string()});
-    return flags;
-  }
-  static inline int counter = 0;
-  std::filesystem::path port_file;
-  ServerProcess server;
-  std::uint16_t admin_port;
-};
-
 // The whole answer to one HTTP request (the server closes after it).
 std::string http(std::uint16_t port, const std::string& method, const std::string& target) {
   LineClient client(port, 10s);
@@ -55,11 +36,6 @@ std::string http(std::uint16_t port, const std::string& method, const std::strin
   for (ssize_t n; (n = ::recv(client.fd(), chunk, sizeof chunk, 0)) > 0;)
     answer.append(chunk, static_cast<std::size_t>(n));
   return answer;
-}
-
-json pool_stats(std::uint16_t admin_port) {
-  const std::string answer = http(admin_port, "GET", "/stats");
-  return json::parse(answer.substr(answer.find("\r\n\r\n") + 4))["pool"];
 }
 
 std::size_t vm_size_bytes(pid_t pid) {
@@ -73,8 +49,8 @@ std::size_t vm_size_bytes(pid_t pid) {
 // An address-space limit that leaves room for the server as it starts plus a few thread stacks
 // (8 MiB each by default), measured on an unlimited server with the same flags.
 std::vector<std::string> thread_limiting_launcher(const std::vector<std::string>& flags) {
-  AdminServer probe(flags);
-  const std::size_t limit = vm_size_bytes(probe.server.process().pid()) + (160u << 20);
+  AdminServerProcess probe(flags);
+  const std::size_t limit = vm_size_bytes(probe.server().process().pid()) + (160u << 20);
   return {"prlimit", "--as=" + std::to_string(limit), "--"};
 }
 
@@ -104,15 +80,15 @@ std::string why_address_space_limits_do_not_work() {
   return {};
 }
 
-void expect_pool_stopped_at_a_limit(AdminServer& server, std::size_t asked) {
-  const json pool = pool_stats(server.admin_port);
+void expect_pool_stopped_at_a_limit(AdminServerProcess& server, std::size_t asked) {
+  const json pool = server.stats()["pool"];
   EXPECT_GE(pool["thread_start_failures"].get<int>(), 1) << pool;
   EXPECT_GE(pool["thread_limit"].get<std::size_t>(), 1u) << pool;
   EXPECT_LT(pool["thread_limit"].get<std::size_t>(), asked) << pool;
   EXPECT_LE(pool["threads"].get<std::size_t>(), pool["thread_limit"].get<std::size_t>()) << pool;
   EXPECT_EQ(pool["size"].get<std::size_t>(), asked) << pool;  // what was asked stays visible
-  EXPECT_EQ(count(server.server.stderr_text(), "cannot create a worker thread"), 1u)
-      << server.server.stderr_text();
+  EXPECT_EQ(count(server.server().stderr_text(), "cannot create a worker thread"), 1u)
+      << server.server().stderr_text();
 }
 
 TEST(Limits, AThreadLimitAtStartLeavesThePoolAtTheSizeItReached) {
@@ -120,8 +96,8 @@ TEST(Limits, AThreadLimitAtStartLeavesThePoolAtTheSizeItReached) {
     GTEST_SKIP() << why;
   }
   const std::vector<std::string> flags = {"--pool-size", "256", "--work", "sleep:20ms"};
-  AdminServer server(flags, thread_limiting_launcher(flags));
-  expect_all_acked(server.server.port(), 256);  // before: exit 1 at the first failed thread
+  AdminServerProcess server(flags, thread_limiting_launcher(flags));
+  expect_all_acked(server.server().port(), 256);  // before: exit 1 at the first failed thread
   expect_pool_stopped_at_a_limit(server, 256);
 }
 
@@ -130,13 +106,13 @@ TEST(Limits, GrowingThePoolPastAThreadLimitKeepsServing) {
     GTEST_SKIP() << why;
   }
   const std::vector<std::string> flags = {"--pool-size", "1", "--work", "sleep:20ms"};
-  AdminServer server(flags, thread_limiting_launcher(flags));
-  LineClient client(server.server.port(), 30s);
+  AdminServerProcess server(flags, thread_limiting_launcher(flags));
+  LineClient client(server.server().port(), 30s);
   for (int i = 0; i < 200; ++i)
     client.send_line("b" + std::to_string(i));
   client.send_line("sync");  // the reactor has read every line once "sync" is the last answer
   std::this_thread::sleep_for(100ms);
-  EXPECT_TRUE(http(server.admin_port, "POST", "/pool?size=4096").starts_with("HTTP/1.1 200"));
+  EXPECT_TRUE(http(server.admin_port(), "POST", "/pool?size=4096").starts_with("HTTP/1.1 200"));
   int acked = 0;
   for (int i = 0; i < 201; ++i)
     acked += client.read_line().starts_with("ack:") ? 1 : 0;
@@ -148,24 +124,25 @@ TEST(Limits, GrowingThePoolPastAThreadLimitKeepsServing) {
 // a stderr line per try) while the newcomer hung in the listen backlog.
 TEST(Limits, OutOfDescriptorsTheAdminEndpointRefusesWithoutSpinning) {
   if (kSanitized) GTEST_SKIP() << "a server at its descriptor limit starves the sanitizer runtime";
-  AdminServer server({"--work", "none", "--max-open-files", "64"});
+  AdminServerProcess server({"--work", "none", "--max-open-files", "64"});
   std::vector<std::unique_ptr<LineClient>> members;
   for (int i = 0; i < 80; ++i) {
-    auto client = std::make_unique<LineClient>(server.server.port(), 5s);
+    auto client = std::make_unique<LineClient>(server.server().port(), 5s);
     client->send_line("m");
     if (client->read_line() != "ack:m") break;
     members.push_back(std::move(client));
   }
   ASSERT_LT(members.size(), 64u) << "the limit did not apply";
-  const pid_t pid = server.server.process().pid();
+  const pid_t pid = server.server().process().pid();
   const double cpu_before = usage_of(pid)->cpu_s;
-  EXPECT_TRUE(http(server.admin_port, "GET", "/healthz").starts_with("HTTP/1.1 503"));
+  EXPECT_TRUE(http(server.admin_port(), "GET", "/healthz").starts_with("HTTP/1.1 503"));
   std::this_thread::sleep_for(500ms);
   const double cpu_used = usage_of(pid)->cpu_s - cpu_before;
   EXPECT_LT(cpu_used, 0.2) << "seconds of CPU in 0.5 s after one admin newcomer at the limit";
   members.resize(members.size() - 4);  // descriptors free up: the endpoint serves again
-  EXPECT_TRUE(http(server.admin_port, "GET", "/healthz").starts_with("HTTP/1.1 200"));
-  EXPECT_NE(server.server.stderr_text().find("admin: out of file descriptors"), std::string::npos);
+  EXPECT_TRUE(http(server.admin_port(), "GET", "/healthz").starts_with("HTTP/1.1 200"));
+  EXPECT_NE(server.server().stderr_text().find("admin: out of file descriptors"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -17,11 +17,14 @@ namespace poolbench::testing {
 
 class AdminServerProcess {
  public:
-  explicit AdminServerProcess(std::vector<std::string> flags)
+  // `launcher`, if given, runs the server (e.g. prlimit ...), as ServerProcess takes it.
+  explicit AdminServerProcess(std::vector<std::string> flags,
+                              std::vector<std::string> launcher = {})
       : port_file_(
             std::filesystem::temp_directory_path() /
             ("poolbench-admin-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))),
-        server_(with_admin(std::move(flags), port_file_)) {
+        server_(with_admin(std::move(flags), port_file_), POOLBENCH_SERVER_BIN,
+                std::move(launcher)) {
     admin_port_ = wait_for_port_file(server_.process(), port_file_, std::chrono::seconds(10));
   }
   ~AdminServerProcess() {
