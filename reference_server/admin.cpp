@@ -16,6 +16,7 @@
 
 #include "process_usage.hpp"
 #include "server.hpp"
+#include "sql_client.hpp"
 
 namespace poolbench {
 
@@ -379,6 +380,7 @@ json AdminServer::stats_without_stages() const {
                 {"lines_too_long", server.lines_too_long}}},
               {"call_from_thread", {{"calls", reactor.calls}, {"wakeups", reactor.wakeups}}},
               {"process", process_json(own_usage())},
+              {"sql", sources_.sql != nullptr ? sources_.sql->stats_json() : json(nullptr)},
               {"stage_timing", sources_.stages != nullptr},
               {"stages_ns", json::object()}};  // filled in by answer_stats
   return doc;

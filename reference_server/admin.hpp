@@ -53,6 +53,7 @@ namespace poolbench {
 
 class Server;
 class AdminConnection;
+class SqlClient;
 
 class AdminServer {
  public:
@@ -70,6 +71,7 @@ class AdminServer {
     std::string work;  // the work spec, as WorkSpec::to_string() writes it
     const StageHistograms* stages;
     TimePoint started;
+    const SqlClient* sql = nullptr;  // sql: work's database counters, if any
   };
 
   // Binds and listens at once (port() is known); throws std::system_error on failure.

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "run_server.hpp"
+#include "sql_client.hpp"
 
 namespace {
 
@@ -61,7 +62,19 @@ void add_work_options(CLI::App& app, ServerConfig& config, TextFlags& text) {
          "CPU time, however long that takes on a busy machine); each part optionally "
          "followed by ,exp (exponential, DUR is the mean) and ,pPROB=DUR outliers. DUR like "
          "10ms, 200us, 1s. E.g. sleep:10ms  spin:200us,exp  spin:2ms+sleep:8ms  "
-         "sleep:1ms,p0.01=100ms")
+         "sleep:1ms,p0.01=100ms. A part sql:STATEMENT or sql:NAME runs a statement on --db "
+         "(blocking; NAME point-read, hot-update, range-scan or sleep-10ms; {rand} in the "
+         "statement is a random key from 1 to --db-keys, {rand:N} one from 1 to N), e.g. "
+         "sql:point-read+spin:1ms")
+      ->capture_default_str();
+  app.add_option("--db", config.db,
+                 "the database for sql: work: mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+                 "[?socket=PATH] (scripts/db start prints one). Each thread that runs work "
+                 "opens its own connection on its first sql: task and keeps it; a failure is "
+                 "answered err:sql <errno>: <message>|<line> and the connection reopened on the "
+                 "next task");
+  app.add_option("--db-keys", config.db_keys, "the range of {rand}: keys 1 to N")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{2147483647}))
       ->capture_default_str();
   app.add_option("--fail-rate", config.fail_rate,
                  "fraction of requests whose work throws (answered err:injected failure|<line>)")
@@ -121,6 +134,10 @@ bool finish_config(ServerConfig& config, const TextFlags& text) {
   try {
     config.mode = poolbench::parse_mode(text.mode);
     config.work = poolbench::WorkSpec::parse(text.work);
+    if (!config.db.empty()) poolbench::DbUrl::parse(config.db);
+    if (config.work.has_sql() && config.db.empty()) {
+      throw std::invalid_argument("--work has sql: parts: give --db mysql://...");
+    }
     config.delimiter =
         text.lf ? poolbench::LineFramer::Delimiter::kLf : poolbench::LineFramer::Delimiter::kCrlf;
     config.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -155,7 +172,8 @@ int main(int argc, char** argv) {
       "every connection, abandons work still running on the workers and exits 3 at once.\n"
       "SIGPIPE is ignored: a closed stderr loses messages, not requests.\n"
       "Exit codes: 0 stopped by a signal, every request answered; 1 a runtime failure (e.g.\n"
-      "the port is taken); 2 a bad flag or work spec; 3 stopped by a signal, drain cut\n"
+      "the port is taken); 2 a bad flag or work spec, or sql: statements the database refuses;\n"
+      "3 stopped by a signal, drain cut\n"
       "(--drain-timeout or a second signal; stderr says how many requests were abandoned).\n"
       "Threading rules, modes and what is kept from Twisted: reference_server/README.md.\n"
       "Example: reference_server --port 9090 --mode deferToThread --pool-size 4 --work sleep:1s "
@@ -169,6 +187,9 @@ int main(int argc, char** argv) {
   if (!finish_config(config, text)) return 2;
   try {
     return poolbench::run_server(config);
+  } catch (const std::invalid_argument& error) {  // e.g. a statement the database refuses
+    std::fprintf(stderr, "reference_server: %s\n", error.what());
+    return 2;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "reference_server: %s\n", error.what());
     return 1;

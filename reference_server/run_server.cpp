@@ -19,6 +19,7 @@
 
 #include "admin.hpp"
 #include "process_usage.hpp"
+#include "sql_client.hpp"
 #include "stage_timing.hpp"
 #include "thread_pool.hpp"
 #include "work.hpp"
@@ -121,7 +122,13 @@ int run_server(const ServerConfig& config) {
   // lost, not the requests in flight. Sockets never raise it (Asio sends with MSG_NOSIGNAL).
   std::signal(SIGPIPE, SIG_IGN);
   set_open_file_limit(config.max_open_files);
-  const Work work(config.work, config.fail_rate);
+  std::optional<SqlClient> sql;
+  if (config.work.has_sql() && !config.db.empty()) {
+    sql.emplace(DbUrl::parse(config.db), config.db_keys);
+    const std::string warning = sql->check(config.work);  // a refused statement: exit 2
+    if (!warning.empty()) std::fprintf(stderr, "reference_server: %s\n", warning.c_str());
+  }
+  const Work work(config.work, config.fail_rate, sql ? &*sql : nullptr);
   const auto started = Clock::now();
   Reactor reactor;
   ThreadPool pool(config.pool_size, config.max_queue);
@@ -132,7 +139,7 @@ int run_server(const ServerConfig& config) {
   std::optional<AdminServer> admin;
   if (config.admin_port) {
     admin.emplace(AdminServer::Sources{reactor, pool, server, config.mode, config.work.to_string(),
-                                       stages ? &*stages : nullptr, started},
+                                       stages ? &*stages : nullptr, started, sql ? &*sql : nullptr},
                   config.admin_bind_address, *config.admin_port);
   }
 

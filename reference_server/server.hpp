@@ -70,6 +70,8 @@ struct ServerConfig {
   std::size_t max_queue = ThreadPool::kUnboundedQueue;
   WorkSpec work = WorkSpec::parse("sleep:10ms");
   double fail_rate = 0;
+  std::string db;                 // --db URL for sql: work (sql_client.hpp); empty: none
+  std::int64_t db_keys = 100000;  // {rand}'s range
   std::size_t max_line = LineFramer::kDefaultMaxLine;
   LineFramer::Delimiter delimiter = LineFramer::Delimiter::kCrlf;
   std::chrono::milliseconds drain_timeout{10'000};

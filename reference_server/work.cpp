@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -16,9 +17,11 @@ namespace poolbench {
 namespace {
 
 constexpr std::string_view kGrammar =
-    "expected none or PART[+PART]..., PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., "
-    "KIND sleep|spin, DURATION a number with ns|us|ms|s (e.g. sleep:10ms, spin:200us, "
-    "spin:2ms+sleep:8ms, sleep:1ms,p0.01=100ms)";
+    "expected none or PART[+PART]..., PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]... or "
+    "sql:STATEMENT or sql:NAME, KIND sleep|spin, DURATION a number with ns|us|ms|s, NAME "
+    "point-read|hot-update|range-scan|sleep-10ms, STATEMENT with {rand} or {rand:N} for a random "
+    "key (e.g. sleep:10ms, spin:200us, spin:2ms+sleep:8ms, sleep:1ms,p0.01=100ms, "
+    "sql:point-read+spin:1ms)";
 
 constexpr double kHourNs = 3600e9;
 
@@ -110,12 +113,42 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
   }
 }
 
+// The spec's parts: split at '+', except that a sql: part runs on to the next piece that starts
+// a part of its own (a statement may hold '+': n=n+1).
+std::vector<std::string_view> split_parts(std::string_view text) {
+  const auto starts_a_part = [](std::string_view piece) {
+    return piece.starts_with("sleep:") || piece.starts_with("spin:") || piece.starts_with("sql:");
+  };
+  std::vector<std::string_view> parts;
+  for (const std::string_view piece : split(text, '+')) {
+    if (!parts.empty() && parts.back().starts_with("sql:") && !starts_a_part(piece)) {
+      // Views into `text`: widening the last one over '+' and this piece joins them.
+      parts.back() = std::string_view(parts.back().data(), parts.back().size() + 1 + piece.size());
+    } else {
+      parts.push_back(piece);
+    }
+  }
+  return parts;
+}
+
+WorkPart parse_sql_part(std::string_view statement) {
+  WorkPart part;
+  part.kind = WorkPart::Kind::kSql;
+  try {
+    part.sql = SqlStatement::parse(statement);
+  } catch (const std::invalid_argument& bad) {
+    throw BadPart{bad.what()};
+  }
+  return part;
+}
+
 WorkPart parse_part(std::string_view text) {
   if (text.empty()) throw BadPart{"it is empty"};
   if (text == "none") throw BadPart{"'none' cannot be combined with other parts"};
   const auto colon = text.find(':');
   if (colon == std::string_view::npos) throw BadPart{"no ':' after the kind"};
   const std::string_view kind = text.substr(0, colon);
+  if (kind == "sql") return parse_sql_part(text.substr(colon + 1));
   WorkPart part;
   if (kind == "sleep") {
     part.kind = WorkPart::Kind::kSleep;
@@ -179,6 +212,7 @@ std::string format_duration(std::chrono::nanoseconds duration) {
 }
 
 std::string WorkPart::to_string() const {
+  if (kind == Kind::kSql) return "sql:" + sql->spelling();
   std::ostringstream out;
   out << (kind == Kind::kSleep ? "sleep:" : "spin:") << spec_duration(duration);
   if (distribution == Distribution::kExponential) out << ",exp";
@@ -216,7 +250,7 @@ double WorkPart::mean_nanoseconds() const {
 WorkSpec WorkSpec::parse(std::string_view text) {
   WorkSpec spec;
   if (text == "none") return spec;
-  const auto pieces = split(text, '+');
+  const auto pieces = split_parts(text);
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     try {
       spec.parts.push_back(parse_part(pieces[i]));
@@ -260,6 +294,11 @@ double WorkSpec::mean_blocking_nanoseconds() const {
   return total;
 }
 
+bool WorkSpec::has_sql() const {
+  return std::any_of(parts.begin(), parts.end(),
+                     [](const WorkPart& part) { return part.kind == WorkPart::Kind::kSql; });
+}
+
 bool WorkSpec::is_fixed() const {
   for (const auto& part : parts) {
     if (!part.is_fixed()) return false;
@@ -292,9 +331,13 @@ void consume_thread_cpu(std::chrono::nanoseconds cost) {
   }
 }
 
-Work::Work(WorkSpec spec, double fail_rate) : spec_(std::move(spec)), fail_rate_(fail_rate) {
+Work::Work(WorkSpec spec, double fail_rate, const SqlExecutor* sql)
+    : spec_(std::move(spec)), fail_rate_(fail_rate), sql_(sql) {
   if (!(fail_rate >= 0 && fail_rate <= 1)) {
     throw std::invalid_argument("fail rate " + std::to_string(fail_rate) + " is not in [0, 1]");
+  }
+  if (spec_.has_sql() && sql_ == nullptr) {
+    throw std::invalid_argument("--work has sql: parts: give --db mysql://...");
   }
 }
 
@@ -302,7 +345,9 @@ void Work::perform() const {
   thread_local std::mt19937_64 random{std::random_device{}()};
   for (const auto& part : spec_.parts) {
     const auto cost = part.sample(random);
-    if (part.kind == WorkPart::Kind::kSleep) {
+    if (part.kind == WorkPart::Kind::kSql) {
+      sql_->execute(*part.sql, random);
+    } else if (part.kind == WorkPart::Kind::kSleep) {
       std::this_thread::sleep_for(cost);
     } else {
       consume_thread_cpu(cost);

@@ -14,22 +14,29 @@
 //     DIST      fixed (default) | exp (exponential with DURATION as its mean)
 //     pPROB=D   with probability PROB the part costs D instead (heavy tails, bimodal); several
 //               may be given, their probabilities add up to at most 1
+//   PART = sql:STATEMENT | sql:NAME   a statement run on the database (--db), blocking, as the
+//               article's MySQL call (sql_statement.hpp: names, {rand} keys). A statement may
+//               hold '+': a part starting sql: runs on to the next '+' followed by sleep:, spin:
+//               or sql:. Its cost is the database's, unknown here (0 in the means below).
 //   Examples: sleep:1s (the seed's), sleep:10ms,exp, spin:200us, sleep:1ms,p0.01=100ms,
-//             spin:2ms+sleep:8ms (20% CPU), sleep:5ms,exp+spin:200us
+//             spin:2ms+sleep:8ms (20% CPU), sleep:5ms,exp+spin:200us, sql:point-read+spin:1ms
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "sql_statement.hpp"
+
 namespace poolbench {
 
-// One part of a work spec: a sleep or a spin with its cost distribution.
+// One part of a work spec: a sleep or a spin with its cost distribution, or a statement.
 struct WorkPart {
-  enum class Kind { kSleep, kSpin };
+  enum class Kind { kSleep, kSpin, kSql };
   enum class Distribution { kFixed, kExponential };
   struct Outlier {
     double probability;
@@ -40,6 +47,7 @@ struct WorkPart {
   std::chrono::nanoseconds duration{0};  // the mean, for Distribution::kExponential
   Distribution distribution = Distribution::kFixed;
   std::vector<Outlier> outliers;
+  std::optional<SqlStatement> sql;  // kSql only
 
   std::string to_string() const;
   std::chrono::nanoseconds sample(std::mt19937_64& random) const;
@@ -62,6 +70,7 @@ struct WorkSpec {
   double mean_blocking_nanoseconds() const;
   // Every request costs the same (no exp, no outliers).
   bool is_fixed() const;
+  bool has_sql() const;
 };
 
 // Durations of flags, in both programs: "10s", "250ms", "200us", "100ns", "1.5m", "2h"; a bare
@@ -81,10 +90,19 @@ struct InjectedFailure : std::runtime_error {
   InjectedFailure() : std::runtime_error("injected failure") {}
 };
 
+// Runs a sql: part's statement on a database (sql_client.hpp); throws std::exception with the
+// text of the error reply. Called from every thread that runs work.
+class SqlExecutor {
+ public:
+  virtual ~SqlExecutor() = default;
+  virtual void execute(const SqlStatement& statement, std::mt19937_64& random) const = 0;
+};
+
 // Thread-safe: each calling thread draws from its own random generator.
 class Work {
  public:
-  Work(WorkSpec spec, double fail_rate);
+  // `sql` runs the sql: parts; required when the spec has any (std::invalid_argument if not).
+  Work(WorkSpec spec, double fail_rate, const SqlExecutor* sql = nullptr);
   // Runs the parts in order; throws InjectedFailure for a fail_rate fraction.
   void perform() const;
   const WorkSpec& spec() const { return spec_; }
@@ -93,6 +111,7 @@ class Work {
  private:
   WorkSpec spec_;
   double fail_rate_;
+  const SqlExecutor* sql_;
 };
 
 }  // namespace poolbench

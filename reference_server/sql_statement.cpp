@@ -1,0 +1,99 @@
+#include "sql_statement.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace poolbench {
+namespace {
+
+constexpr std::int64_t kLargestRange = 2147483647;
+
+std::string unknown_placeholder(std::string_view text) {
+  return std::string("unknown placeholder '")
+      .append(text)
+      .append("' (expected {rand} or {rand:N}, N from 1 to 2147483647)");
+}
+
+// {rand} -> 0, {rand:N} -> N; anything else throws.
+std::int64_t range_of(std::string_view placeholder) {
+  if (placeholder == "{rand}") return 0;
+  const std::string_view prefix = "{rand:";
+  if (!placeholder.starts_with(prefix) || !placeholder.ends_with('}')) {
+    throw std::invalid_argument(unknown_placeholder(placeholder));
+  }
+  const std::string_view digits =
+      placeholder.substr(prefix.size(), placeholder.size() - prefix.size() - 1);
+  std::int64_t n = 0;
+  const bool all_digits =
+      !digits.empty() && digits.size() <= 10 &&
+      std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (all_digits) {
+    for (const char c : digits)
+      n = n * 10 + (c - '0');
+  }
+  if (!all_digits || n < 1 || n > kLargestRange) {
+    throw std::invalid_argument(unknown_placeholder(placeholder));
+  }
+  return n;
+}
+
+}  // namespace
+
+SqlStatement SqlStatement::parse(std::string_view text) {
+  if (text.empty()) throw std::invalid_argument("no statement after 'sql:'");
+  SqlStatement parsed;
+  parsed.spelling_ = std::string(text);
+  parsed.statement_ = std::string(text);
+  for (const auto& named : kNamedStatements) {
+    if (text == named.name) parsed.statement_ = std::string(named.statement);
+  }
+  std::vector<std::string> placeholders;  // distinct, in order of first use
+  std::string_view rest = parsed.statement_;
+  for (;;) {
+    const auto open = rest.find('{');
+    if (open == std::string_view::npos) break;
+    const auto close = rest.find('}', open);
+    const std::string_view placeholder =
+        close == std::string_view::npos ? rest.substr(open) : rest.substr(open, close - open + 1);
+    const std::int64_t range = range_of(placeholder);
+    auto known = std::find(placeholders.begin(), placeholders.end(), placeholder);
+    if (known == placeholders.end()) {
+      placeholders.emplace_back(placeholder);
+      parsed.ranges_.push_back(range);
+      known = placeholders.end() - 1;
+    }
+    parsed.pieces_.push_back(
+        {std::string(rest.substr(0, open)), static_cast<int>(known - placeholders.begin())});
+    rest.remove_prefix(close + 1);
+  }
+  parsed.pieces_.push_back({std::string(rest), -1});
+  return parsed;
+}
+
+std::string SqlStatement::render(std::mt19937_64& random, std::int64_t keys) const {
+  // One allocation beside a database round trip: not worth a fixed-size buffer and its limit.
+  std::vector<std::int64_t> drawn(ranges_.size());
+  for (std::size_t i = 0; i < drawn.size(); ++i) {
+    const std::int64_t range = std::max<std::int64_t>(1, ranges_[i] == 0 ? keys : ranges_[i]);
+    drawn[i] = std::uniform_int_distribution<std::int64_t>(1, range)(random);
+  }
+  std::string out;
+  out.reserve(statement_.size() + 16);
+  for (const Piece& piece : pieces_) {
+    out.append(piece.text);
+    if (piece.placeholder >= 0)
+      out.append(std::to_string(drawn[static_cast<std::size_t>(piece.placeholder)]));
+  }
+  return out;
+}
+
+std::string SqlStatement::render_with_ones() const {
+  std::string out;
+  for (const Piece& piece : pieces_) {
+    out.append(piece.text);
+    if (piece.placeholder >= 0) out.push_back('1');
+  }
+  return out;
+}
+
+}  // namespace poolbench

@@ -1,0 +1,56 @@
+// The statement of a `sql:` work part: a named workload or a statement as given, with random-key
+// placeholders. Parsing and rendering only: running it is sql_client.hpp's (the grammar must not
+// pull a database client into loadgen, which reads work specs too).
+//
+//   sql:NAME        point-read, hot-update, range-scan, sleep-10ms (kNamedStatements)
+//   sql:STATEMENT   any text; {rand} is a key drawn uniformly from 1..keys (--db-keys),
+//                   {rand:N} one from 1..N. Each distinct placeholder is drawn once per request,
+//                   so `BETWEEN {rand} AND {rand}+9999` is one range.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace poolbench {
+
+struct NamedStatement {
+  std::string_view name;
+  std::string_view statement;
+};
+
+// The workloads the sweeps and README use: a point read, a point update on a hot set of 8 rows
+// (lock contention), a 10,000-row range (CPU on the database side), a pure wait in the database.
+inline constexpr NamedStatement kNamedStatements[] = {
+    {"point-read", "SELECT v FROM kv WHERE id={rand}"},
+    {"hot-update", "UPDATE kv SET n=n+1 WHERE id={rand:8}"},
+    {"range-scan", "SELECT COUNT(*),SUM(n) FROM kv WHERE id BETWEEN {rand} AND {rand}+9999"},
+    {"sleep-10ms", "SELECT SLEEP(0.01)"},
+};
+
+class SqlStatement {
+ public:
+  // Throws std::invalid_argument with what is wrong (the work grammar adds which spec and part).
+  static SqlStatement parse(std::string_view text);
+
+  const std::string& spelling() const { return spelling_; }    // as given: a name or a statement
+  const std::string& statement() const { return statement_; }  // the name resolved
+  // The statement with a key per placeholder; `keys` is {rand}'s range.
+  std::string render(std::mt19937_64& random, std::int64_t keys) const;
+  // Every placeholder replaced by 1: for checking the statement once at start.
+  std::string render_with_ones() const;
+
+ private:
+  struct Piece {
+    std::string text;      // literal text before the placeholder
+    int placeholder = -1;  // index into ranges_, -1: none (the last piece)
+  };
+  std::string spelling_;
+  std::string statement_;
+  std::vector<Piece> pieces_;
+  std::vector<std::int64_t> ranges_;  // per distinct placeholder: N, or 0 for {rand}
+};
+
+}  // namespace poolbench
