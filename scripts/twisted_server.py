@@ -82,6 +82,12 @@ import string
 import sys
 import time
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import twisted_server_sql as sql  # noqa: E402  (stdlib only; MySQLdb is imported lazily)
+
 MODES = {
     "inline": "inline",
     "call-in-thread": "call-in-thread",
@@ -93,9 +99,14 @@ MODES = {
 # The --work grammar, kept identical to reference_server/work.cpp: the same accepted specs, the
 # same rounding to whole nanoseconds and the same error messages (tests/data/work_specs.json).
 _GRAMMAR = ("expected none or PART[+PART]..., "
-            "PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., KIND sleep|spin, "
-            "DURATION a number with ns|us|ms|s (e.g. sleep:10ms, spin:200us, "
-            "spin:2ms+sleep:8ms, sleep:1ms,p0.01=100ms)")
+            "PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]... or sql:STATEMENT or sql:NAME, "
+            "KIND sleep|spin, DURATION a number with ns|us|ms|s, "
+            "NAME point-read|hot-update|range-scan|sleep-10ms, "
+            "STATEMENT with {rand} or {rand:N} for a random key (e.g. sleep:10ms, spin:200us, "
+            "spin:2ms+sleep:8ms, sleep:1ms,p0.01=100ms, sql:point-read+spin:1ms)")
+# A piece of the spec split at '+' that starts a new part even right after an sql part (whose
+# statement may itself contain '+').
+_PART_STARTS = ("sleep:", "spin:", sql.SQL_PREFIX)
 _UNIT_NANOSECONDS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 _HOUR_NANOSECONDS = 3600e9
 # A plain decimal ("10", "1.5", ".5", "5."): float() alone would also take signs, exponents,
@@ -245,6 +256,7 @@ class WorkSpec:
     """What one request costs, with reference_server's --work grammar (reference_server/work.hpp):
 
         none | PART[+PART]...    PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]...
+                                      | sql:STATEMENT | sql:NAME
 
     The parts run one after the other, in the order given, each with its own options. ``sleep``
     blocks in ``time.sleep`` (releases the GIL, like a blocking MySQL call). ``spin`` computes a
@@ -253,8 +265,10 @@ class WorkSpec:
     meanwhile, so all the spin parts running in the process share one CPU at most, as pure-Python
     work does. ``exp`` draws an exponential duration with DURATION as its mean; ``pPROB=D`` makes
     the part cost D instead with probability PROB (several may be given, adding up to at most 1).
-    DURATION is a plain decimal and a unit ns, us, ms or s, at most an hour. A bad spec raises
-    ValueError with reference_server's message.
+    DURATION is a plain decimal and a unit ns, us, ms or s, at most an hour. ``sql:`` runs a
+    statement on the database (twisted_server_sql.SqlPart); it takes the pieces after it back,
+    '+' included, until one that starts with sleep:, spin: or sql:. A bad spec raises ValueError
+    with reference_server's message.
     """
 
     def __init__(self, parts=()):
@@ -264,21 +278,38 @@ class WorkSpec:
     def parse(cls, text):
         if text == "none":
             return cls()
-        pieces = text.split("+")
+        pieces = []
+        for piece in text.split("+"):
+            if pieces and sql.is_sql_piece(pieces[-1]) and not piece.startswith(_PART_STARTS):
+                pieces[-1] += "+" + piece
+            else:
+                pieces.append(piece)
         parts = []
         for number, piece in enumerate(pieces, start=1):
             try:
-                parts.append(WorkPart.parse(piece))
-            except _BadPart as bad:
+                parts.append(sql.SqlPart.parse(piece) if sql.is_sql_piece(piece)
+                             else WorkPart.parse(piece))
+            except (_BadPart, sql.BadSqlPart) as bad:
                 where = f"part {number} {_quoted(piece)}: " if len(pieces) > 1 else ""
                 raise ValueError(
                     f"bad work spec {_quoted(text)}: {where}{bad}; {_GRAMMAR}") from None
         return cls(parts)
 
-    def run(self, rng):
-        """Runs the parts in order."""
+    def sql_statements(self):
+        """The distinct statements of the sql parts, each placeholder replaced by 1."""
+        return list(dict.fromkeys(part.render(lambda limit: 1)
+                                  for part in self.parts if part.kind == "sql"))
+
+    def run(self, rng, database=None):
+        """Runs the parts in order; database (a twisted_server_sql.Database) runs the sql ones.
+        Each distinct placeholder is drawn once per request, so all the sql parts of one request
+        see the same {rand}."""
+        request_keys = {}
         for part in self.parts:
-            part.run(rng)
+            if part.kind == "sql":
+                database.execute(part, request_keys)
+            else:
+                part.run(rng)
 
     def _mean_seconds(self, kind):
         return sum(part.mean_nanoseconds() for part in self.parts if part.kind == kind) / 1e9
@@ -315,8 +346,16 @@ def parse_args(argv):
                              "KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., units ns|us|ms|s; "
                              "KIND sleep (time.sleep, releases the GIL) or spin (DURATION of "
                              "the thread's own CPU time, holding the GIL, so all spin parts "
-                             "share one CPU at most); e.g. sleep:10ms  spin:200us,exp  "
-                             "spin:2ms+sleep:8ms  sleep:1ms,p0.01=100ms")
+                             "share one CPU at most); or sql:STATEMENT (run on --db, with "
+                             "{rand} a key in 1..--db-keys and {rand:N} one in 1..N) or sql:NAME, "
+                             "NAME point-read|hot-update|range-scan|sleep-10ms; e.g. sleep:10ms  "
+                             "spin:200us,exp  spin:2ms+sleep:8ms  sleep:1ms,p0.01=100ms  "
+                             "sql:point-read+spin:1ms")
+    parser.add_argument("--db", metavar="URL",
+                        help=f"the database of the sql: parts, {sql.URL_SHAPE} (port 3306 "
+                             "unless given; with socket=PATH the Unix socket is used)")
+    parser.add_argument("--db-keys", type=int, default=100000, metavar="N",
+                        help="{rand} is a key uniform in 1..N (default 100000)")
     parser.add_argument("--fail-rate", type=float, default=0.0,
                         help="probability in [0, 1] that a request fails (err: reply)")
     parser.add_argument("--seed", type=int, default=None,
@@ -354,6 +393,15 @@ def parse_args(argv):
         parser.error(f"--backlog must be >= 1, got {args.backlog}")
     if args.stats_interval < 0:
         parser.error(f"--stats-interval must be >= 0, got {args.stats_interval}")
+    if not 1 <= args.db_keys <= sql.MAX_KEY:
+        parser.error(f"--db-keys must be in [1, {sql.MAX_KEY}], got {args.db_keys}")
+    if args.db is not None:
+        try:
+            args.db = sql.parse_db_url(args.db)
+        except ValueError as e:
+            parser.error(str(e))
+    if args.work.sql_statements() and args.db is None:
+        parser.error("--work has sql: parts: give --db mysql://...")
     return args
 
 
@@ -372,7 +420,7 @@ def import_twisted():
         sys.exit(2)
 
 
-def build_factory(args, counters):
+def build_factory(args, counters, database):
     from twisted.internet import protocol, reactor
     from twisted.internet.threads import deferToThread
     from twisted.protocols.basic import LineReceiver
@@ -383,7 +431,7 @@ def build_factory(args, counters):
 
     def business_logic(line):
         """The demo's time.sleep(1): blocking work standing in for a call such as MySQL."""
-        work.run(rng)
+        work.run(rng, database)
         if fail_rate and rng.random() < fail_rate:
             raise InjectedFailure("injected failure")
         return line
@@ -458,7 +506,7 @@ def build_factory(args, counters):
     return DemoProtocolFactory()
 
 
-def pool_stats(reactor, counters, started):
+def pool_stats(reactor, counters, database, started):
     """The pool's own figures and the reactor's call queue (unsynchronized reads)."""
     stats = {"t": round(time.monotonic() - started, 3)}
     pool = reactor.threadpool
@@ -469,6 +517,8 @@ def pool_stats(reactor, counters, started):
                      threads_created=len(pool.threads), min=pool.min, max=pool.max)
     stats["call_queue"] = len(reactor.threadCallQueue)
     stats.update(counters)
+    if database is not None:
+        stats["sql"] = database.stats()
     return stats
 
 
@@ -479,17 +529,32 @@ def write_port_file(path, port):
     os.replace(tmp, path)
 
 
+def open_database(args):
+    """(Database, warning) for a spec with sql parts, after checking its statements; exits 2
+    when the database rejects one. (None, None) without sql parts: MySQLdb is not imported."""
+    statements = args.work.sql_statements()
+    if not statements:
+        return None, None
+    database = sql.Database(sql.import_mysqldb(), args.db, args.db_keys, args.seed)
+    try:
+        return database, database.check(statements)
+    except sql.StatementRejected as e:
+        sys.stderr.write(f"twisted_server.py: error: {e}\n")
+        sys.exit(2)
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     import_twisted()
     from twisted.internet import reactor, task
     from twisted.internet.error import CannotListenError
 
+    database, warning = open_database(args)
     counters = {"requests": 0, "replies": 0, "errors": 0}
     # Creates the pool object (no threads yet); sets max only, min stays 0.
     reactor.suggestThreadPoolSize(args.pool_size)
     try:
-        port = reactor.listenTCP(args.port, build_factory(args, counters),
+        port = reactor.listenTCP(args.port, build_factory(args, counters, database),
                                  backlog=args.backlog, interface=args.bind)
     except CannotListenError as e:
         sys.stderr.write(f"twisted_server.py: cannot listen on {args.bind}:{args.port}: "
@@ -498,6 +563,9 @@ def main(argv=None):
     bound = port.getHost()
     sys.stderr.write(f"listening on {bound.host}:{bound.port}\n")
     sys.stderr.flush()
+    if warning:
+        sys.stderr.write(f"twisted_server.py: {warning}\n")
+        sys.stderr.flush()
     if args.port_file:
         write_port_file(args.port_file, bound.port)
 
@@ -505,7 +573,7 @@ def main(argv=None):
         started = time.monotonic()
 
         def print_stats():
-            sys.stderr.write("STATS " + json.dumps(pool_stats(reactor, counters, started)) + "\n")
+            sys.stderr.write("STATS " + json.dumps(pool_stats(reactor, counters, database, started)) + "\n")
             sys.stderr.flush()
 
         task.LoopingCall(print_stats).start(args.stats_interval, now=False)
