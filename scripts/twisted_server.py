@@ -42,13 +42,15 @@ probability ``--fail-rate``) raises in the handler, and:
 Flags shared with reference_server: ``--port`` (0 = a free port), ``--bind`` (default
 127.0.0.1), ``--port-file PATH`` (the chosen port, written atomically), ``--mode`` (default
 call-in-thread), ``--pool-size`` (default 10, Twisted's), ``--work`` (the same grammar and
-error messages, see below; default ``sleep:1s`` as in the original demo), ``--fail-rate``, ``--lf`` (a
+error messages, see below; default ``sleep:1s`` as in the original demo), ``--db URL`` and
+``--db-keys N`` (for sql: parts), ``--fail-rate``, ``--lf`` (a
 bare ``\\n`` also ends a line; replies stay ``\\r\\n``), ``--max-line``
 (``LineReceiver.MAX_LENGTH``), ``--max-queue`` (only 0: Twisted's backlog is unbounded).
 Extra: ``--backlog`` (listen backlog, Twisted's 50), ``--seed`` (for the random choices),
 ``--stats-interval S`` (``STATS {json}`` lines on stderr every S seconds:
 idle/busy/backlog/workers/threads_created/min/max from the pool, ``call_queue`` =
-``len(reactor.threadCallQueue)``, and request/reply/error counters).
+``len(reactor.threadCallQueue)``, request/reply/error counters, and with sql: parts an ``sql``
+object: connects, connect_failures, connections_open, statements, errors {kind: count}).
 
 Where Twisted (and so this peer) differs from reference_server, on purpose:
 
@@ -67,8 +69,25 @@ long that takes on the wall clock. Because it holds the GIL, all the spin parts 
 process share one CPU at most, whatever ``--pool-size`` is: the cost Twisted pays for CPU work in
 its pool, which reference_server (no GIL) does not pay.
 
+``PART`` may also be ``sql:STATEMENT`` or ``sql:NAME`` (point-read, hot-update, range-scan,
+sleep-10ms), run on the database of ``--db mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+[?socket=PATH]`` with Debian's MySQLdb (python3-mysqldb), imported only for such a spec; the
+statement runs to the next ``+sleep:``, ``+spin:`` or ``+sql:``. ``{rand}`` is a key in
+1..``--db-keys`` (default 100000), ``{rand:N}`` one in 1..N, each drawn once per request. Each
+thread that runs work (inline: the reactor thread) opens its own connection on its first sql
+task and keeps it (connect timeout 2 s, read/write 10 s); results are read in full. At start each
+statement is PREPAREd once, not run: one the database refuses exits 2 with its message; an
+unreachable database is a warning, and the server runs on. A failure is the reply
+``err:sql <errno>: <message>|<line>``; after a client error (errno >= 2000) or a lost session
+(1053, 1927, 4031) the connection is closed and that thread's next sql task reconnects. As
+reference_server does, except: MySQLdb releases the GIL only inside its blocking calls
+(connecting, the query, reading the result), so statements of several pool threads overlap,
+but building the statement and turning rows into Python objects hold it; MySQLdb's own errors
+(no database errno) are ``err:sql 0: ...``; the start check's connection is not counted.
+
 The first line on stderr is always ``listening on HOST:PORT``. Exit codes: 0 after a clean
-stop, 2 for bad flags, a port that cannot be bound, or a missing Twisted.
+stop, 2 for bad flags (a bad ``--db`` URL, sql: parts without ``--db``), a port that cannot
+be bound, a missing Twisted (or MySQLdb, for sql: parts), or a statement the database refuses.
 """
 
 import argparse
@@ -331,7 +350,11 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="twisted_server.py",
         description="A Twisted line server (ack:<line>) as a poolbench peer. "
-                    "Run with /usr/bin/python3 (Debian's python3-twisted).")
+                    "Run with /usr/bin/python3 (Debian's python3-twisted; python3-mysqldb "
+                    "for sql: work).",
+        epilog="Exit status: 0 after a clean stop (SIGTERM); 2 for bad flags, a port that "
+               "cannot be bound, a missing Twisted or MySQLdb, or an sql: statement the "
+               "database refuses at start.")
     parser.add_argument("--port", type=int, default=9090,
                         help="TCP port; 0 picks a free one (default 9090)")
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
@@ -359,7 +382,8 @@ def parse_args(argv):
     parser.add_argument("--fail-rate", type=float, default=0.0,
                         help="probability in [0, 1] that a request fails (err: reply)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="seed for the --fail-rate random choice")
+                        help="seed for the random choices (--fail-rate, exp and pPROB "
+                             "durations, each thread's sql: keys)")
     parser.add_argument("--lf", action="store_true",
                         help="also end lines at a bare \\n (a \\r before it is dropped); "
                              "replies still end in \\r\\n")
@@ -529,27 +553,14 @@ def write_port_file(path, port):
     os.replace(tmp, path)
 
 
-def open_database(args):
-    """(Database, warning) for a spec with sql parts, after checking its statements; exits 2
-    when the database rejects one. (None, None) without sql parts: MySQLdb is not imported."""
-    statements = args.work.sql_statements()
-    if not statements:
-        return None, None
-    database = sql.Database(sql.import_mysqldb(), args.db, args.db_keys, args.seed)
-    try:
-        return database, database.check(statements)
-    except sql.StatementRejected as e:
-        sys.stderr.write(f"twisted_server.py: error: {e}\n")
-        sys.exit(2)
-
-
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     import_twisted()
     from twisted.internet import reactor, task
     from twisted.internet.error import CannotListenError
 
-    database, warning = open_database(args)
+    database, warning = sql.open_database(args.work.sql_statements(), args.db, args.db_keys,
+                                          args.seed)
     counters = {"requests": 0, "replies": 0, "errors": 0}
     # Creates the pool object (no threads yet); sets max only, min stays 0.
     reactor.suggestThreadPoolSize(args.pool_size)
@@ -573,7 +584,8 @@ def main(argv=None):
         started = time.monotonic()
 
         def print_stats():
-            sys.stderr.write("STATS " + json.dumps(pool_stats(reactor, counters, database, started)) + "\n")
+            stats = pool_stats(reactor, counters, database, started)
+            sys.stderr.write("STATS " + json.dumps(stats) + "\n")
             sys.stderr.flush()
 
         task.LoopingCall(print_stats).start(args.stats_interval, now=False)

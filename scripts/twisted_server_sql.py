@@ -157,6 +157,20 @@ def import_mysqldb():
     return MySQLdb
 
 
+def open_database(statements, connect_args, db_keys, seed):
+    """(Database, warning) for a spec's sql statements, after checking them (Database.check);
+    exits 2 when the database refuses one. (None, None) without statements, and MySQLdb is not
+    imported."""
+    if not statements:
+        return None, None
+    database = Database(import_mysqldb(), connect_args, db_keys, seed)
+    try:
+        return database, database.check(statements)
+    except StatementRejected as e:
+        sys.stderr.write(f"twisted_server.py: error: {e}\n")
+        sys.exit(2)
+
+
 class SqlError(Exception):
     """A database error as the reply shows it: 'sql <errno>: <message>'."""
 
