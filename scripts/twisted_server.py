@@ -141,6 +141,9 @@ _MASK64 = (1 << 64) - 1
 # overshoots its CPU time by at most one round.
 _SPIN_PASSES = 64
 _SPIN_WORDS = (1, 2, 3, 4)
+# As reference_server's error_reply: an err: text (a database's message may quote a statement or
+# a path) never holds '|', '\r' or '\n', so the reply stays one line that splits at its first '|'.
+_ERROR_TEXT_SAFE = str.maketrans("|\r\n", "///")
 
 
 class _BadPart(Exception):
@@ -478,7 +481,8 @@ def build_factory(args, counters, database):
 
         def write_error(self, error, line):
             counters["errors"] += 1
-            what = str(error).encode("utf-8", "replace") or type(error).__name__.encode()
+            what = (str(error) or type(error).__name__).translate(_ERROR_TEXT_SAFE)
+            what = what.encode("utf-8", "replace")
             self.transport.write(b"err:" + what + b"|" + line + b"\r\n")
 
     class CallInThreadProtocol(InlineProtocol):
