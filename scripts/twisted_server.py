@@ -43,9 +43,9 @@ Flags shared with reference_server: ``--port`` (0 = a free port), ``--bind`` (de
 127.0.0.1), ``--port-file PATH`` (the chosen port, written atomically), ``--mode`` (default
 call-in-thread), ``--pool-size`` (default 10, Twisted's), ``--work`` (the same grammar and
 error messages, see below; default ``sleep:1s`` as in the original demo), ``--db URL`` and
-``--db-keys N`` (for sql: parts), ``--fail-rate``, ``--lf`` (a
-bare ``\\n`` also ends a line; replies stay ``\\r\\n``), ``--max-line``
-(``LineReceiver.MAX_LENGTH``), ``--max-queue`` (only 0: Twisted's backlog is unbounded).
+``--db-keys N`` (for sql: parts), ``--fail-rate``, ``--lf`` (a bare ``\\n`` also ends a line;
+replies stay ``\\r\\n``), ``--max-line`` (``LineReceiver.MAX_LENGTH``), ``--max-queue`` (only
+0: Twisted's backlog is unbounded).
 Extra: ``--backlog`` (listen backlog, Twisted's 50), ``--seed`` (for the random choices),
 ``--stats-interval S`` (``STATS {json}`` lines on stderr every S seconds:
 idle/busy/backlog/workers/threads_created/min/max from the pool, ``call_queue`` =
@@ -70,20 +70,19 @@ process share one CPU at most, whatever ``--pool-size`` is: the cost Twisted pay
 its pool, which reference_server (no GIL) does not pay.
 
 ``PART`` may also be ``sql:STATEMENT`` or ``sql:NAME`` (point-read, hot-update, range-scan,
-sleep-10ms), run on the database of ``--db mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE
-[?socket=PATH]`` with Debian's MySQLdb (python3-mysqldb), imported only for such a spec; the
-statement runs to the next ``+sleep:``, ``+spin:`` or ``+sql:``. ``{rand}`` is a key in
-1..``--db-keys`` (default 100000), ``{rand:N}`` one in 1..N, each drawn once per request. Each
-thread that runs work (inline: the reactor thread) opens its own connection on its first sql
-task and keeps it (connect timeout 2 s, read/write 10 s); results are read in full. At start each
-statement is PREPAREd once, not run: one the database refuses exits 2 with its message; an
-unreachable database is a warning, and the server runs on. A failure is the reply
-``err:sql <errno>: <message>|<line>``; after a client error (errno >= 2000) or a lost session
-(1053, 1927, 4031) the connection is closed and that thread's next sql task reconnects. As
+sleep-10ms), run on ``--db mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?socket=PATH]`` with
+Debian's MySQLdb (python3-mysqldb, imported only for such a spec); the statement runs to the
+next ``+sleep:``, ``+spin:`` or ``+sql:``. ``{rand}`` is a key in 1..``--db-keys`` (100000),
+``{rand:N}`` one in 1..N, each drawn once per request. Each thread that runs work (inline: the
+reactor thread) opens its own connection on its first sql task and keeps it (connect timeout
+2 s, read/write 10 s); results are read in full. At start each statement is PREPAREd, not run:
+one the database refuses exits 2 with its message; an unreachable database is a warning only.
+A failure is the reply ``err:sql <errno>: <message>|<line>``; after a client error (errno >=
+2000) or a lost session (1053, 1927, 4031) that thread's next sql task reconnects. As
 reference_server does, except: MySQLdb releases the GIL only inside its blocking calls
-(connecting, the query, reading the result), so statements of several pool threads overlap,
-but building the statement and turning rows into Python objects hold it; MySQLdb's own errors
-(no database errno) are ``err:sql 0: ...``; the start check's connection is not counted.
+(connect, query, reading the result), so pool threads' statements overlap but building them
+and converting rows hold it; MySQLdb's own errors (no errno) are ``err:sql 0: ...``; the start
+check's connection is not counted.
 
 The first line on stderr is always ``listening on HOST:PORT``. Exit codes: 0 after a clean
 stop, 2 for bad flags (a bad ``--db`` URL, sql: parts without ``--db``), a port that cannot
@@ -141,8 +140,8 @@ _MASK64 = (1 << 64) - 1
 # overshoots its CPU time by at most one round.
 _SPIN_PASSES = 64
 _SPIN_WORDS = (1, 2, 3, 4)
-# As reference_server's error_reply: an err: text (a database's message may quote a statement or
-# a path) never holds '|', '\r' or '\n', so the reply stays one line that splits at its first '|'.
+# As reference_server's error_reply: an err: text (a database's message may quote a path) never
+# holds '|', '\r' or '\n', so the reply stays one line that splits at its first '|'.
 _ERROR_TEXT_SAFE = str.maketrans("|\r\n", "///")
 
 
@@ -422,11 +421,10 @@ def parse_args(argv):
         parser.error(f"--stats-interval must be >= 0, got {args.stats_interval}")
     if not 1 <= args.db_keys <= sql.MAX_KEY:
         parser.error(f"--db-keys must be in [1, {sql.MAX_KEY}], got {args.db_keys}")
-    if args.db is not None:
-        try:
-            args.db = sql.parse_db_url(args.db)
-        except ValueError as e:
-            parser.error(str(e))
+    try:
+        args.db = None if args.db is None else sql.parse_db_url(args.db)
+    except ValueError as e:
+        parser.error(str(e))
     if args.work.sql_statements() and args.db is None:
         parser.error("--work has sql: parts: give --db mysql://...")
     return args
