@@ -250,11 +250,11 @@ class Database:
         connection = self._connection()
         try:
             cursor = connection.cursor()
-            try:
-                cursor.execute(statement)
-                cursor.fetchall()
-            finally:
-                cursor.close()
+            cursor.execute(statement)
+            cursor.fetchall()
+            # Reads any further result set. Not in a finally: after a failure it would ask a
+            # broken connection for the next result and hide the first error behind its own.
+            cursor.close()
         except self._mysqldb.Error as e:
             errno, message = _errno_and_message(e)
             self._count_error(errno)
