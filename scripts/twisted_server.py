@@ -42,13 +42,15 @@ probability ``--fail-rate``) raises in the handler, and:
 Flags shared with reference_server: ``--port`` (0 = a free port), ``--bind`` (default
 127.0.0.1), ``--port-file PATH`` (the chosen port, written atomically), ``--mode`` (default
 call-in-thread), ``--pool-size`` (default 10, Twisted's), ``--work`` (the same grammar and
-error messages, see below; default ``sleep:1s`` as in the original demo), ``--fail-rate``, ``--lf`` (a
-bare ``\\n`` also ends a line; replies stay ``\\r\\n``), ``--max-line``
-(``LineReceiver.MAX_LENGTH``), ``--max-queue`` (only 0: Twisted's backlog is unbounded).
+error messages, see below; default ``sleep:1s`` as in the original demo), ``--db URL`` and
+``--db-keys N`` (for sql: parts), ``--fail-rate``, ``--lf`` (a bare ``\\n`` also ends a line;
+replies stay ``\\r\\n``), ``--max-line`` (``LineReceiver.MAX_LENGTH``), ``--max-queue`` (only
+0: Twisted's backlog is unbounded).
 Extra: ``--backlog`` (listen backlog, Twisted's 50), ``--seed`` (for the random choices),
 ``--stats-interval S`` (``STATS {json}`` lines on stderr every S seconds:
 idle/busy/backlog/workers/threads_created/min/max from the pool, ``call_queue`` =
-``len(reactor.threadCallQueue)``, and request/reply/error counters).
+``len(reactor.threadCallQueue)``, request/reply/error counters, and with sql: parts an ``sql``
+object: connects, connect_failures, connections_open, statements, errors {kind: count}).
 
 Where Twisted (and so this peer) differs from reference_server, on purpose:
 
@@ -67,8 +69,24 @@ long that takes on the wall clock. Because it holds the GIL, all the spin parts 
 process share one CPU at most, whatever ``--pool-size`` is: the cost Twisted pays for CPU work in
 its pool, which reference_server (no GIL) does not pay.
 
+``PART`` may also be ``sql:STATEMENT`` or ``sql:NAME`` (point-read, hot-update, range-scan,
+sleep-10ms), run on ``--db mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?socket=PATH]`` with
+Debian's MySQLdb (python3-mysqldb, imported only for such a spec); the statement runs to the
+next ``+sleep:``, ``+spin:`` or ``+sql:``. ``{rand}`` is a key in 1..``--db-keys`` (100000),
+``{rand:N}`` one in 1..N, each drawn once per request. Each thread that runs work (inline: the
+reactor thread) opens its own connection on its first sql task and keeps it (connect timeout
+2 s, read/write 10 s); results are read in full. At start each statement is PREPAREd, not run:
+one the database refuses exits 2 with its message; an unreachable database is a warning only.
+A failure is the reply ``err:sql <errno>: <message>|<line>``; after a client error (errno >=
+2000) or a lost session (1053, 1927, 4031) that thread's next sql task reconnects. As
+reference_server does, except: MySQLdb releases the GIL only inside its blocking calls
+(connect, query, reading the result), so pool threads' statements overlap but building them
+and converting rows hold it; MySQLdb's own errors (no errno) are ``err:sql 0: ...``; the start
+check's connection is not counted.
+
 The first line on stderr is always ``listening on HOST:PORT``. Exit codes: 0 after a clean
-stop, 2 for bad flags, a port that cannot be bound, or a missing Twisted.
+stop, 2 for bad flags (a bad ``--db`` URL, sql: parts without ``--db``), a port that cannot
+be bound, a missing Twisted (or MySQLdb, for sql: parts), or a statement the database refuses.
 """
 
 import argparse
@@ -82,6 +100,12 @@ import string
 import sys
 import time
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import twisted_server_sql as sql  # noqa: E402  (stdlib only; MySQLdb is imported lazily)
+
 MODES = {
     "inline": "inline",
     "call-in-thread": "call-in-thread",
@@ -93,9 +117,14 @@ MODES = {
 # The --work grammar, kept identical to reference_server/work.cpp: the same accepted specs, the
 # same rounding to whole nanoseconds and the same error messages (tests/data/work_specs.json).
 _GRAMMAR = ("expected none or PART[+PART]..., "
-            "PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., KIND sleep|spin, "
-            "DURATION a number with ns|us|ms|s (e.g. sleep:10ms, spin:200us, "
-            "spin:2ms+sleep:8ms, sleep:1ms,p0.01=100ms)")
+            "PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]... or sql:STATEMENT or sql:NAME, "
+            "KIND sleep|spin, DURATION a number with ns|us|ms|s, "
+            "NAME point-read|hot-update|range-scan|sleep-10ms, "
+            "STATEMENT with {rand} or {rand:N} for a random key (e.g. sleep:10ms, spin:200us, "
+            "spin:2ms+sleep:8ms, sleep:1ms,p0.01=100ms, sql:point-read+spin:1ms)")
+# A piece of the spec split at '+' that starts a new part even right after an sql part (whose
+# statement may itself contain '+').
+_PART_STARTS = ("sleep:", "spin:", sql.SQL_PREFIX)
 _UNIT_NANOSECONDS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 _HOUR_NANOSECONDS = 3600e9
 # A plain decimal ("10", "1.5", ".5", "5."): float() alone would also take signs, exponents,
@@ -111,6 +140,9 @@ _MASK64 = (1 << 64) - 1
 # overshoots its CPU time by at most one round.
 _SPIN_PASSES = 64
 _SPIN_WORDS = (1, 2, 3, 4)
+# As reference_server's error_reply: an err: text (a database's message may quote a path) never
+# holds '|', '\r' or '\n', so the reply stays one line that splits at its first '|'.
+_ERROR_TEXT_SAFE = str.maketrans("|\r\n", "///")
 
 
 class _BadPart(Exception):
@@ -245,6 +277,7 @@ class WorkSpec:
     """What one request costs, with reference_server's --work grammar (reference_server/work.hpp):
 
         none | PART[+PART]...    PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]...
+                                      | sql:STATEMENT | sql:NAME
 
     The parts run one after the other, in the order given, each with its own options. ``sleep``
     blocks in ``time.sleep`` (releases the GIL, like a blocking MySQL call). ``spin`` computes a
@@ -253,8 +286,10 @@ class WorkSpec:
     meanwhile, so all the spin parts running in the process share one CPU at most, as pure-Python
     work does. ``exp`` draws an exponential duration with DURATION as its mean; ``pPROB=D`` makes
     the part cost D instead with probability PROB (several may be given, adding up to at most 1).
-    DURATION is a plain decimal and a unit ns, us, ms or s, at most an hour. A bad spec raises
-    ValueError with reference_server's message.
+    DURATION is a plain decimal and a unit ns, us, ms or s, at most an hour. ``sql:`` runs a
+    statement on the database (twisted_server_sql.SqlPart); it takes the pieces after it back,
+    '+' included, until one that starts with sleep:, spin: or sql:. A bad spec raises ValueError
+    with reference_server's message.
     """
 
     def __init__(self, parts=()):
@@ -264,21 +299,38 @@ class WorkSpec:
     def parse(cls, text):
         if text == "none":
             return cls()
-        pieces = text.split("+")
+        pieces = []
+        for piece in text.split("+"):
+            if pieces and sql.is_sql_piece(pieces[-1]) and not piece.startswith(_PART_STARTS):
+                pieces[-1] += "+" + piece
+            else:
+                pieces.append(piece)
         parts = []
         for number, piece in enumerate(pieces, start=1):
             try:
-                parts.append(WorkPart.parse(piece))
-            except _BadPart as bad:
+                parts.append(sql.SqlPart.parse(piece) if sql.is_sql_piece(piece)
+                             else WorkPart.parse(piece))
+            except (_BadPart, sql.BadSqlPart) as bad:
                 where = f"part {number} {_quoted(piece)}: " if len(pieces) > 1 else ""
                 raise ValueError(
                     f"bad work spec {_quoted(text)}: {where}{bad}; {_GRAMMAR}") from None
         return cls(parts)
 
-    def run(self, rng):
-        """Runs the parts in order."""
+    def sql_statements(self):
+        """The distinct statements of the sql parts, each placeholder replaced by 1."""
+        return list(dict.fromkeys(part.render(lambda limit: 1)
+                                  for part in self.parts if part.kind == "sql"))
+
+    def run(self, rng, database=None):
+        """Runs the parts in order; database (a twisted_server_sql.Database) runs the sql ones.
+        Each distinct placeholder is drawn once per request, so all the sql parts of one request
+        see the same {rand}."""
+        request_keys = {}
         for part in self.parts:
-            part.run(rng)
+            if part.kind == "sql":
+                database.execute(part, request_keys)
+            else:
+                part.run(rng)
 
     def _mean_seconds(self, kind):
         return sum(part.mean_nanoseconds() for part in self.parts if part.kind == kind) / 1e9
@@ -300,7 +352,11 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="twisted_server.py",
         description="A Twisted line server (ack:<line>) as a poolbench peer. "
-                    "Run with /usr/bin/python3 (Debian's python3-twisted).")
+                    "Run with /usr/bin/python3 (Debian's python3-twisted; python3-mysqldb "
+                    "for sql: work).",
+        epilog="Exit status: 0 after a clean stop (SIGTERM); 2 for bad flags, a port that "
+               "cannot be bound, a missing Twisted or MySQLdb, or an sql: statement the "
+               "database refuses at start.")
     parser.add_argument("--port", type=int, default=9090,
                         help="TCP port; 0 picks a free one (default 9090)")
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
@@ -315,12 +371,21 @@ def parse_args(argv):
                              "KIND:DURATION[,fixed|exp][,pPROB=DURATION]..., units ns|us|ms|s; "
                              "KIND sleep (time.sleep, releases the GIL) or spin (DURATION of "
                              "the thread's own CPU time, holding the GIL, so all spin parts "
-                             "share one CPU at most); e.g. sleep:10ms  spin:200us,exp  "
-                             "spin:2ms+sleep:8ms  sleep:1ms,p0.01=100ms")
+                             "share one CPU at most); or sql:STATEMENT (run on --db, with "
+                             "{rand} a key in 1..--db-keys and {rand:N} one in 1..N) or sql:NAME, "
+                             "NAME point-read|hot-update|range-scan|sleep-10ms; e.g. sleep:10ms  "
+                             "spin:200us,exp  spin:2ms+sleep:8ms  sleep:1ms,p0.01=100ms  "
+                             "sql:point-read+spin:1ms")
+    parser.add_argument("--db", metavar="URL",
+                        help=f"the database of the sql: parts, {sql.URL_SHAPE} (port 3306 "
+                             "unless given; with socket=PATH the Unix socket is used)")
+    parser.add_argument("--db-keys", type=int, default=100000, metavar="N",
+                        help="{rand} is a key uniform in 1..N (default 100000)")
     parser.add_argument("--fail-rate", type=float, default=0.0,
                         help="probability in [0, 1] that a request fails (err: reply)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="seed for the --fail-rate random choice")
+                        help="seed for the random choices (--fail-rate, exp and pPROB "
+                             "durations, each thread's sql: keys)")
     parser.add_argument("--lf", action="store_true",
                         help="also end lines at a bare \\n (a \\r before it is dropped); "
                              "replies still end in \\r\\n")
@@ -354,6 +419,14 @@ def parse_args(argv):
         parser.error(f"--backlog must be >= 1, got {args.backlog}")
     if args.stats_interval < 0:
         parser.error(f"--stats-interval must be >= 0, got {args.stats_interval}")
+    if not 1 <= args.db_keys <= sql.MAX_KEY:
+        parser.error(f"--db-keys must be in [1, {sql.MAX_KEY}], got {args.db_keys}")
+    try:
+        args.db = None if args.db is None else sql.parse_db_url(args.db)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.work.sql_statements() and args.db is None:
+        parser.error("--work has sql: parts: give --db mysql://...")
     return args
 
 
@@ -372,7 +445,7 @@ def import_twisted():
         sys.exit(2)
 
 
-def build_factory(args, counters):
+def build_factory(args, counters, database):
     from twisted.internet import protocol, reactor
     from twisted.internet.threads import deferToThread
     from twisted.protocols.basic import LineReceiver
@@ -383,7 +456,7 @@ def build_factory(args, counters):
 
     def business_logic(line):
         """The demo's time.sleep(1): blocking work standing in for a call such as MySQL."""
-        work.run(rng)
+        work.run(rng, database)
         if fail_rate and rng.random() < fail_rate:
             raise InjectedFailure("injected failure")
         return line
@@ -406,7 +479,8 @@ def build_factory(args, counters):
 
         def write_error(self, error, line):
             counters["errors"] += 1
-            what = str(error).encode("utf-8", "replace") or type(error).__name__.encode()
+            what = (str(error) or type(error).__name__).translate(_ERROR_TEXT_SAFE)
+            what = what.encode("utf-8", "replace")
             self.transport.write(b"err:" + what + b"|" + line + b"\r\n")
 
     class CallInThreadProtocol(InlineProtocol):
@@ -458,7 +532,7 @@ def build_factory(args, counters):
     return DemoProtocolFactory()
 
 
-def pool_stats(reactor, counters, started):
+def pool_stats(reactor, counters, database, started):
     """The pool's own figures and the reactor's call queue (unsynchronized reads)."""
     stats = {"t": round(time.monotonic() - started, 3)}
     pool = reactor.threadpool
@@ -469,6 +543,8 @@ def pool_stats(reactor, counters, started):
                      threads_created=len(pool.threads), min=pool.min, max=pool.max)
     stats["call_queue"] = len(reactor.threadCallQueue)
     stats.update(counters)
+    if database is not None:
+        stats["sql"] = database.stats()
     return stats
 
 
@@ -485,11 +561,13 @@ def main(argv=None):
     from twisted.internet import reactor, task
     from twisted.internet.error import CannotListenError
 
+    database, warning = sql.open_database(args.work.sql_statements(), args.db, args.db_keys,
+                                          args.seed)
     counters = {"requests": 0, "replies": 0, "errors": 0}
     # Creates the pool object (no threads yet); sets max only, min stays 0.
     reactor.suggestThreadPoolSize(args.pool_size)
     try:
-        port = reactor.listenTCP(args.port, build_factory(args, counters),
+        port = reactor.listenTCP(args.port, build_factory(args, counters, database),
                                  backlog=args.backlog, interface=args.bind)
     except CannotListenError as e:
         sys.stderr.write(f"twisted_server.py: cannot listen on {args.bind}:{args.port}: "
@@ -498,6 +576,9 @@ def main(argv=None):
     bound = port.getHost()
     sys.stderr.write(f"listening on {bound.host}:{bound.port}\n")
     sys.stderr.flush()
+    if warning:
+        sys.stderr.write(f"twisted_server.py: {warning}\n")
+        sys.stderr.flush()
     if args.port_file:
         write_port_file(args.port_file, bound.port)
 
@@ -505,7 +586,8 @@ def main(argv=None):
         started = time.monotonic()
 
         def print_stats():
-            sys.stderr.write("STATS " + json.dumps(pool_stats(reactor, counters, started)) + "\n")
+            stats = pool_stats(reactor, counters, database, started)
+            sys.stderr.write("STATS " + json.dumps(stats) + "\n")
             sys.stderr.flush()
 
         task.LoopingCall(print_stats).start(args.stats_interval, now=False)

@@ -278,6 +278,21 @@ class WorkSpecTest(unittest.TestCase):
                          (8_000_000, True, []))
         self.assertEqual(self.parse("none").parts, [])
 
+    def test_an_sql_part_takes_the_pieces_after_it_back(self):
+        spec = self.parse("spin:1ms+sql:UPDATE kv SET n=n+1 WHERE id={rand:8}+1+none+sql:range-scan"
+                          "+sleep:1ms")
+        self.assertEqual([part.kind for part in spec.parts], ["spin", "sql", "sql", "sleep"])
+        update, scan = spec.parts[1:3]
+        self.assertEqual((update.name, update.statement),
+                         (None, "UPDATE kv SET n=n+1 WHERE id={rand:8}+1+none"))
+        self.assertEqual((scan.name, scan.statement),
+                         ("range-scan",
+                          "SELECT COUNT(*),SUM(n) FROM kv WHERE id BETWEEN {rand} AND {rand}+9999"))
+        # The start check prepares each distinct statement once, every placeholder set to 1.
+        self.assertEqual(self.parse("sql:point-read+sql:SELECT v FROM kv WHERE id={rand}"
+                                    "+sql:hot-update").sql_statements(),
+                         ["SELECT v FROM kv WHERE id=1", "UPDATE kv SET n=n+1 WHERE id=1"])
+
     def test_sample(self):
         rng = random.Random(1)
         part = self.parse("sleep:1ms,p0.25=100ms").parts[0]
