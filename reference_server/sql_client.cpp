@@ -207,9 +207,10 @@ SqlClient::SqlClient(DbUrl url, std::int64_t keys)
   std::call_once(initialised, [] { mysql_library_init(0, nullptr, nullptr); });
 }
 
-void SqlClient::execute(const SqlStatement& statement, std::mt19937_64& random) const {
+void SqlClient::execute(const SqlStatement& statement, std::mt19937_64& random,
+                        RequestKeys& drawn) const {
   MYSQL* mysql = this_thread_connection.get(url_, generation_, counters_);
-  const std::string text = statement.render(random, keys_);
+  const std::string text = statement.render(random, keys_, drawn);
   if (mysql_real_query(mysql, text.data(), text.size()) == 0 && read_all_results(mysql)) {
     counters_->statements.fetch_add(1, std::memory_order_relaxed);
     return;

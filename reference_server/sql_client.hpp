@@ -67,7 +67,8 @@ class SqlClient final : public SqlExecutor {
 
   // Runs the statement on this thread's connection (opening it if needed) and reads its whole
   // result. Throws std::runtime_error "sql <errno>: <the database's message>" on any failure.
-  void execute(const SqlStatement& statement, std::mt19937_64& random) const override;
+  void execute(const SqlStatement& statement, std::mt19937_64& random,
+               RequestKeys& drawn) const override;
 
   // At start: prepares (never executes) every sql: statement of `spec` once, keys set to 1.
   // Throws std::invalid_argument with the database's message if one is refused; returns a

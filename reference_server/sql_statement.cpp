@@ -70,19 +70,23 @@ SqlStatement SqlStatement::parse(std::string_view text) {
   return parsed;
 }
 
-std::string SqlStatement::render(std::mt19937_64& random, std::int64_t keys) const {
-  // One allocation beside a database round trip: not worth a fixed-size buffer and its limit.
-  std::vector<std::int64_t> drawn(ranges_.size());
-  for (std::size_t i = 0; i < drawn.size(); ++i) {
-    const std::int64_t range = std::max<std::int64_t>(1, ranges_[i] == 0 ? keys : ranges_[i]);
-    drawn[i] = std::uniform_int_distribution<std::int64_t>(1, range)(random);
-  }
+std::string SqlStatement::render(std::mt19937_64& random, std::int64_t keys,
+                                 RequestKeys& drawn) const {
+  const auto key_for = [&](std::int64_t range) {
+    for (const auto& [known, key] : drawn) {
+      if (known == range) return key;
+    }
+    const std::int64_t upper = std::max<std::int64_t>(1, range == 0 ? keys : range);
+    drawn.emplace_back(range, std::uniform_int_distribution<std::int64_t>(1, upper)(random));
+    return drawn.back().second;
+  };
   std::string out;
   out.reserve(statement_.size() + 16);
   for (const Piece& piece : pieces_) {
     out.append(piece.text);
-    if (piece.placeholder >= 0)
-      out.append(std::to_string(drawn[static_cast<std::size_t>(piece.placeholder)]));
+    if (piece.placeholder >= 0) {
+      out.append(std::to_string(key_for(ranges_[static_cast<std::size_t>(piece.placeholder)])));
+    }
   }
   return out;
 }

@@ -5,16 +5,22 @@
 //   sql:NAME        point-read, hot-update, range-scan, sleep-10ms (kNamedStatements)
 //   sql:STATEMENT   any text; {rand} is a key drawn uniformly from 1..keys (--db-keys),
 //                   {rand:N} one from 1..N. Each distinct placeholder is drawn once per request,
-//                   so `BETWEEN {rand} AND {rand}+9999` is one range.
+//                   in all its sql: parts: `BETWEEN {rand} AND {rand}+9999` is one range, and
+//                   sql:SELECT..{rand}+sql:UPDATE..{rand} reads and writes the same row.
 #pragma once
 
 #include <cstdint>
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace poolbench {
+
+// The keys one request has drawn so far: (placeholder's range, key). A request's sql: parts
+// share it.
+using RequestKeys = std::vector<std::pair<std::int64_t, std::int64_t>>;
 
 struct NamedStatement {
   std::string_view name;
@@ -37,8 +43,9 @@ class SqlStatement {
 
   const std::string& spelling() const { return spelling_; }    // as given: a name or a statement
   const std::string& statement() const { return statement_; }  // the name resolved
-  // The statement with a key per placeholder; `keys` is {rand}'s range.
-  std::string render(std::mt19937_64& random, std::int64_t keys) const;
+  // The statement with a key per placeholder, drawn unless `drawn` has it; `keys` is {rand}'s
+  // range.
+  std::string render(std::mt19937_64& random, std::int64_t keys, RequestKeys& drawn) const;
   // Every placeholder replaced by 1: for checking the statement once at start.
   std::string render_with_ones() const;
 

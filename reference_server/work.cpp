@@ -343,10 +343,11 @@ Work::Work(WorkSpec spec, double fail_rate, const SqlExecutor* sql)
 
 void Work::perform() const {
   thread_local std::mt19937_64 random{std::random_device{}()};
+  RequestKeys drawn;  // shared by the request's sql: parts
   for (const auto& part : spec_.parts) {
     const auto cost = part.sample(random);
     if (part.kind == WorkPart::Kind::kSql) {
-      sql_->execute(*part.sql, random);
+      sql_->execute(*part.sql, random, drawn);
     } else if (part.kind == WorkPart::Kind::kSleep) {
       std::this_thread::sleep_for(cost);
     } else {

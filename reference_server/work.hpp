@@ -95,7 +95,8 @@ struct InjectedFailure : std::runtime_error {
 class SqlExecutor {
  public:
   virtual ~SqlExecutor() = default;
-  virtual void execute(const SqlStatement& statement, std::mt19937_64& random) const = 0;
+  virtual void execute(const SqlStatement& statement, std::mt19937_64& random,
+                       RequestKeys& drawn) const = 0;
 };
 
 // Thread-safe: each calling thread draws from its own random generator.

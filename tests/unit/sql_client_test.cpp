@@ -29,10 +29,10 @@ TEST(DbUrl, DefaultsThePortAndTakesASocket) {
 }
 
 TEST(DbUrl, RefusesWhatIsNotOneWithTheExpectedForm) {
-  for (const char* bad : {"", "postgres://a@h/d", "mysql://h/d", "mysql://@h/d", "mysql://a@h",
-                          "mysql://a@h/", "mysql://a@h:0/d", "mysql://a@h:65536/d",
-                          "mysql://a@h:x/d", "mysql://a@/d", "mysql://a@h/d?sock=/s",
-                          "mysql://a@h/d?socket="}) {
+  for (const char* bad :
+       {"", "postgres://a@h/d", "mysql://h/d", "mysql://@h/d", "mysql://a@h", "mysql://a@h/",
+        "mysql://a@h:0/d", "mysql://a@h:65536/d", "mysql://a@h:x/d", "mysql://a@/d",
+        "mysql://a@h/d?sock=/s", "mysql://a@h/d?socket="}) {
     try {
       DbUrl::parse(bad);
       ADD_FAILURE() << "accepted '" << bad << "'";
@@ -54,7 +54,7 @@ TEST(SqlErrors, EachNumberHasAKindAndOnlyBrokenConnectionsAreDropped) {
   EXPECT_EQ(sql_error_kind(1064), "statement");
   EXPECT_EQ(sql_error_kind(2027), "client");
   EXPECT_TRUE(sql_error_drops_connection(2013));
-  EXPECT_TRUE(sql_error_drops_connection(1927));  // killed by the server
+  EXPECT_TRUE(sql_error_drops_connection(1927));   // killed by the server
   EXPECT_FALSE(sql_error_drops_connection(1205));  // a lock wait: the connection is fine
   EXPECT_FALSE(sql_error_drops_connection(1064));
 }

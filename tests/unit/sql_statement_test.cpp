@@ -25,7 +25,8 @@ TEST(SqlStatement, KeysAreDrawnWithinTheirRanges) {
   std::mt19937_64 random(7);
   std::set<std::string> small_keys;
   for (int i = 0; i < 2000; ++i) {
-    const std::string text = statement.render(random, 50);
+    RequestKeys drawn;
+    const std::string text = statement.render(random, 50, drawn);
     const auto comma = text.find(',');
     const long key = std::stol(text.substr(7, comma - 7));
     EXPECT_GE(key, 1);
@@ -39,12 +40,28 @@ TEST(SqlStatement, TheSamePlaceholderTwiceIsTheSameKey) {
   const SqlStatement range = SqlStatement::parse("range-scan");
   std::mt19937_64 random(1);
   for (int i = 0; i < 100; ++i) {
-    const std::string text = range.render(random, 100000);
+    RequestKeys drawn;
+    const std::string text = range.render(random, 100000, drawn);
     const auto between = text.find("BETWEEN ") + 8;
     const auto and_at = text.find(" AND ", between);
     const std::string low = text.substr(between, and_at - between);
     EXPECT_EQ(text.substr(and_at + 5), low + "+9999") << text;
   }
+}
+
+TEST(SqlStatement, TheSqlPartsOfOneRequestShareTheirKeys) {
+  const SqlStatement read = SqlStatement::parse("SELECT v FROM kv WHERE id={rand}");
+  const SqlStatement write = SqlStatement::parse("UPDATE kv SET n=n+1 WHERE id={rand}");
+  std::mt19937_64 random(3);
+  std::set<std::string> keys;
+  for (int i = 0; i < 50; ++i) {
+    RequestKeys drawn;  // one request
+    const auto key_of = [](const std::string& text) { return text.substr(text.rfind('=') + 1); };
+    const std::string key = key_of(read.render(random, 1000, drawn));
+    EXPECT_EQ(key_of(write.render(random, 1000, drawn)), key);
+    keys.insert(key);
+  }
+  EXPECT_GT(keys.size(), 1u);  // and the next request draws again
 }
 
 TEST(SqlStatement, TheCheckAtStartSeesEveryPlaceholderAsOne) {
