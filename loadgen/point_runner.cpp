@@ -188,7 +188,10 @@ json PointRunner::measure_once(json& entry, const LoadSettings& load,
                                const UsageRecorder::Source& server_usage,
                                RunResult* result_out) const {
   std::optional<AdminSampler> sampler;
-  UsageRecorder usage(server_usage);
+  std::vector<UsageRecorder::NamedSource> others;
+  for (const auto& [name, pid] : settings_.measured_processes)
+    others.emplace_back(name, [pid = pid] { return usage_of(pid); });
+  UsageRecorder usage(server_usage, std::move(others));
   RunHooks hooks = hooks_;
   if (admin) {
     sampler.emplace(*admin);

@@ -279,6 +279,7 @@ json sweep_config(const SweepSettings& settings, const SweepPlan& plan, json res
           {"server_cpus", cpu_list_or_null(settings.server_cpus)},
           {"generator_cpus", cpu_list_or_null(settings.generator_cpus)},
           {"serialized_cpu", settings.serialized_cpu},
+          {"attached", settings.attached},
           {"search", settings.search ? json{{"slo", settings.search->slo.to_json()},
                                             {"criteria", settings.search->to_json()}}
                                      : json(nullptr)}};

@@ -82,6 +82,11 @@ struct SweepSettings {
   // --running: a pause before each point after the resize, so that the previous point's
   // backlog is gone; each trial's warm-up re-warms the server.
   std::chrono::milliseconds cool_down{1'000};
+  // Other processes whose CPU time and context switches every point records beside the
+  // server's (the run's resources.processes.<name>), e.g. a database the servers call.
+  std::vector<std::pair<std::string, pid_t>> measured_processes;
+  // JSON documents kept in sweep.json's config.attached.<name>, e.g. the database's settings.
+  nlohmann::json attached = nlohmann::json::object();
 };
 
 // The project's own server next to this loadgen binary, with every placeholder.

@@ -1,10 +1,15 @@
 #include "sweep_command.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <string>
+#include <utility>
 
 #include "cli.hpp"
 #include "command_support.hpp"
@@ -234,6 +239,57 @@ void add_cpu_options(CLI::App& app, SweepCommand& sweep) {
       ->group(cpus);
 }
 
+// What else the sweep records: other processes' CPU, other documents.
+void add_record_options(CLI::App& app, SweepCommand& sweep) {
+  const std::string records = "Records";
+  app.add_option("--measure-pid", sweep.measure_pids,
+                 "NAME=PID: also record this process's CPU time and context switches at every "
+                 "point, as the server's (the run's resources.processes.NAME), e.g. a database "
+                 "the servers call: --measure-pid database=PID. Repeatable")
+      ->group(records);
+  app.add_option("--attach", sweep.attach,
+                 "NAME=FILE: keep this JSON document in sweep.json (config.attached.NAME), e.g. "
+                 "the database's version and settings. Repeatable")
+      ->group(records);
+}
+
+// NAME=VALUE, NAME a plain word; throws std::invalid_argument naming the flag.
+std::pair<std::string, std::string> named_value(const std::string& text, const char* flag) {
+  const auto equals = text.find('=');
+  const std::string name = text.substr(0, equals);
+  const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+  if (equals == std::string::npos || !plain || equals + 1 == text.size()) {
+    throw std::invalid_argument(std::string(flag) + " '" + text +
+                                "': expected NAME=VALUE (NAME letters, digits, _ or -)");
+  }
+  return {name, text.substr(equals + 1)};
+}
+
+void read_records(SweepCommand& sweep) {
+  for (const std::string& text : sweep.measure_pids) {
+    auto [name, value] = named_value(text, "--measure-pid");
+    char* end = nullptr;
+    const long pid = std::strtol(value.c_str(), &end, 10);
+    if (*end != '\0' || pid <= 0 || !usage_of(static_cast<pid_t>(pid))) {
+      throw std::invalid_argument("--measure-pid " + text + ": no process " + value +
+                                  " to measure (give a running process's PID)");
+    }
+    sweep.settings.measured_processes.emplace_back(name, static_cast<pid_t>(pid));
+  }
+  for (const std::string& text : sweep.attach) {
+    auto [name, path] = named_value(text, "--attach");
+    std::ifstream in(path);
+    json document = in.is_open() ? json::parse(in, nullptr, false) : json(json::value_t::discarded);
+    if (document.is_discarded()) {
+      throw std::invalid_argument("--attach " + text + ": " + path +
+                                  " is not a readable JSON file");
+    }
+    sweep.settings.attached[name] = std::move(document);
+  }
+}
+
 // --search and the search's own flags (search_command.hpp), shared with `loadgen search`.
 void add_search_grid_options(CLI::App& app, SweepCommand& sweep) {
   app.add_flag("--search", sweep.search,
@@ -279,6 +335,7 @@ void add_sweep_command(CLI::App& parent, SweepCommand& sweep) {
   add_load_options(*sweep.app, sweep.settings.load);
   add_grid_options(*sweep.app, sweep);
   add_cpu_options(*sweep.app, sweep);
+  add_record_options(*sweep.app, sweep);
   add_search_grid_options(*sweep.app, sweep);
   sweep.app->add_option("--out", sweep.out, "Output directory (created)")
       ->capture_default_str()
@@ -312,6 +369,7 @@ int sweep_command(SweepCommand& sweep) {
     if (!sweep.generator_cpus.empty()) {
       sweep.settings.generator_cpus = parse_cpu_list(sweep.generator_cpus);
     }
+    read_records(sweep);
   } catch (const std::exception& e) {
     std::cerr << "loadgen sweep: " << e.what() << "\n";
     return kExitUsage;

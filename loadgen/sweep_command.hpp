@@ -25,6 +25,8 @@ struct SweepCommand {
   bool search = false;
   SearchOptions search_options;
   std::string cool_down = "1s";
+  std::vector<std::string> measure_pids;  // NAME=PID
+  std::vector<std::string> attach;        // NAME=FILE
 };
 
 void add_sweep_command(CLI::App& parent, SweepCommand& sweep);

@@ -31,16 +31,23 @@ json usage_delta(const ProcessUsage& first, const ProcessUsage& last, double spa
 
 }  // namespace
 
-UsageRecorder::UsageRecorder(Source server) : server_(std::move(server)) {}
+UsageRecorder::UsageRecorder(Source server, std::vector<NamedSource> others)
+    : server_(std::move(server)), others_(std::move(others)) {}
+
+UsageRecorder::Sample UsageRecorder::sample_at(double at_s) const {
+  Sample sample{at_s, server_ ? server_() : std::nullopt, own_usage(), {}};
+  for (const auto& [name, source] : others_)
+    sample.others.push_back(source());
+  return sample;
+}
 
 void UsageRecorder::start() {
-  samples_.push_back({0.0, server_ ? server_() : std::nullopt, own_usage()});
+  samples_.push_back(sample_at(0.0));
 }
 
 void UsageRecorder::on_interval(const IntervalStats& interval) {
   intervals_.push_back(interval);
-  samples_.push_back(
-      {interval.start_s + interval.length_s, server_ ? server_() : std::nullopt, own_usage()});
+  samples_.push_back(sample_at(interval.start_s + interval.length_s));
 }
 
 json UsageRecorder::finish() const {
@@ -65,10 +72,19 @@ json UsageRecorder::finish() const {
   const double span = to.at_s - from.at_s;
   json server = nullptr;
   if (from.server && to.server) server = usage_delta(*from.server, *to.server, span, requests);
-  return {{"span_s", span},
-          {"requests", requests},
-          {"server", std::move(server)},
-          {"generator", usage_delta(from.generator, to.generator, span, requests)}};
+  json others = json::object();
+  for (std::size_t i = 0; i < others_.size(); ++i) {
+    const auto& first = from.others[i];
+    const auto& last = to.others[i];
+    others[others_[i].first] =
+        first && last ? usage_delta(*first, *last, span, requests) : json(nullptr);
+  }
+  json resources = {{"span_s", span},
+                    {"requests", requests},
+                    {"server", std::move(server)},
+                    {"generator", usage_delta(from.generator, to.generator, span, requests)}};
+  if (!others_.empty()) resources["processes"] = std::move(others);
+  return resources;
 }
 
 }  // namespace poolbench

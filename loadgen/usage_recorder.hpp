@@ -1,4 +1,5 @@
-// What the server and this generator use while a run measures: CPU utilisation, CPU per request
+// What the server, this generator and any other process named (a database) use while a run
+// measures: CPU utilisation, CPU per request
 // and context switches per request, from the processes' own counters (process_usage.hpp),
 // sampled at every interval boundary of the run.
 //
@@ -11,6 +12,8 @@
 
 #include <functional>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,8 +27,11 @@ class UsageRecorder {
  public:
   using Source = std::function<std::optional<ProcessUsage>()>;
 
-  // `server` reads the server's counters (nullptr or a source returning nullopt: unknown).
-  explicit UsageRecorder(Source server);
+  using NamedSource = std::pair<std::string, Source>;
+
+  // `server` reads the server's counters (nullptr or a source returning nullopt: unknown);
+  // `others`, other processes' (the "processes" object, by name).
+  explicit UsageRecorder(Source server, std::vector<NamedSource> others = {});
 
   void start();  // before the load starts
   void on_interval(const IntervalStats& interval);
@@ -37,8 +43,12 @@ class UsageRecorder {
     double at_s;  // seconds since the load started (interval end)
     std::optional<ProcessUsage> server;
     ProcessUsage generator;
+    std::vector<std::optional<ProcessUsage>> others;  // in the order of others_
   };
+  Sample sample_at(double at_s) const;
+
   Source server_;
+  std::vector<NamedSource> others_;
   std::vector<Sample> samples_;  // samples_[i + 1] closes intervals_[i]
   std::vector<IntervalStats> intervals_;
 };
