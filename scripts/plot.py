@@ -90,9 +90,9 @@ __all__ = [
     # chart building blocks (compare.py takes them from plotting.common) and the charts
     "LINE_STYLES", "MARKERS", "PERCENTILE_STYLE", "all_modes", "all_pool_sizes", "caption",
     "colormap", "finish", "import_matplotlib", "log_y", "new_figure", "pool_axis", "set_color",
-    "plot_throughput", "plot_latency", "plot_cpu", "plot_database", "plot_spectrum", "plot_timeline",
-    "plot_decomposition", "plot_queue_depth", "bench_files", "bench_rows", "plot_bench",
-    "main",
+    "plot_throughput", "plot_latency", "plot_cpu", "plot_database", "plot_spectrum",
+    "plot_timeline", "plot_decomposition", "plot_queue_depth", "bench_files", "bench_rows",
+    "plot_bench", "main",
 ]
 
 

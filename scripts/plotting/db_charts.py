@@ -1,8 +1,8 @@
 """The database chart: what the database behind the server did as the pool grew (points
 measured with ``loadgen sweep --measure-pid database=PID``), and the errors the server
-answered, by kind. A pool larger than the database can serve shows here first: its CPU per
-request rises (lock waits, contention) or its refusals (``sql 1040``: too many connections)
-appear, while the server's own charts only show the throughput stop growing."""
+answered, by kind: where to look when the throughput stops growing with the pool but the
+server's CPU does not explain it (the database's CPU per request rising under contention, or
+its refusals, ``sql 1040``: too many connections)."""
 
 from .common import caption, finish, new_figure, pool_axis
 from .pool_charts import _series_style, _usage_series
