@@ -21,6 +21,10 @@ Charts (each as PNG and SVG, written to ``--out``, default the first RESULTS_DIR
   model's mean latency dotted and P* marked;
 * ``cpu`` (sweep/2, points with ``resources.server``): the server's CPU utilisation and its
   context switches per request against pool size, every mode in one panel each;
+* ``database`` (points with ``resources.processes.database``: ``loadgen sweep --measure-pid
+  database=PID``): the database's CPU utilisation and CPU per request against pool size, next
+  to the errors per request by kind (``err:sql 1040: ...`` counts as ``sql 1040``), with the
+  database's version and settings (``config.attached.database``) in the caption;
 * ``spectrum``: the HDR percentile spectrum per mode, latency against 1/(1-p) (log x), one
   curve per pool size, decoded from each point's HdrHistogram V2 histogram (or, without one,
   from the percentiles in the JSON);
@@ -60,6 +64,8 @@ from plotting.bench import bench_files, bench_rows, plot_bench  # noqa: E402
 from plotting.common import (LINE_STYLES, MARKERS, PERCENTILE_STYLE, all_modes,  # noqa: E402
                              all_pool_sizes, caption, colormap, finish, import_matplotlib, log_y,
                              new_figure, pool_axis, set_color)
+from plotting.db_charts import (database_usage, error_kind, error_rates,  # noqa: E402
+                                has_database, plot_database)
 from plotting.hdr import HdrError, HdrHistogram  # noqa: E402
 from plotting.model import (KNEE_FRACTION, Knee, bound_curve, calibrated_costs,  # noqa: E402
                             expected_utilization_pct, knee_of, mva_curve)
@@ -80,13 +86,13 @@ __all__ = [
     # what the charts mark
     "KNEE_FRACTION", "Knee", "bound_curve", "calibrated_costs", "expected_utilization_pct",
     "knee_of", "mva_curve", "STAGES", "stage_means_ms", "has_server_stats", "has_resources",
-    "point_spectrum",
+    "point_spectrum", "database_usage", "has_database", "error_kind", "error_rates",
     # chart building blocks (compare.py takes them from plotting.common) and the charts
     "LINE_STYLES", "MARKERS", "PERCENTILE_STYLE", "all_modes", "all_pool_sizes", "caption",
     "colormap", "finish", "import_matplotlib", "log_y", "new_figure", "pool_axis", "set_color",
-    "plot_throughput", "plot_latency", "plot_cpu", "plot_spectrum", "plot_timeline",
-    "plot_decomposition", "plot_queue_depth", "bench_files", "bench_rows", "plot_bench",
-    "main",
+    "plot_throughput", "plot_latency", "plot_cpu", "plot_database", "plot_spectrum",
+    "plot_timeline", "plot_decomposition", "plot_queue_depth", "bench_files", "bench_rows",
+    "plot_bench", "main",
 ]
 
 
@@ -145,6 +151,8 @@ def main(argv=None):
             written += chart(plt, result_sets, out_dir, args.formats)
         if has_resources(result_sets):  # sweep/2: the server's CPU use was measured
             written += plot_cpu(plt, result_sets, out_dir, args.formats)
+        if has_database(result_sets):  # loadgen sweep --measure-pid database=PID
+            written += plot_database(plt, result_sets, out_dir, args.formats)
         if has_server_stats(result_sets):  # runs made with loadgen --admin
             for chart in (plot_decomposition, plot_queue_depth):
                 written += chart(plt, result_sets, out_dir, args.formats)

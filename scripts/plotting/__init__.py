@@ -7,6 +7,7 @@ names the tests use are in plot.py; see its docstring for the charts). compare.p
 * ``model``: the knees and the model curves the charts mark;
 * ``common``: figure layout, caption, axes shared by every chart;
 * ``pool_charts``: throughput, latency and CPU against pool size;
+* ``db_charts``: the database behind the server (its CPU, the errors by kind) against pool size;
 * ``run_charts``: spectrum, timeline, decomposition, queue depth;
 * ``bench``: Google Benchmark bars;
 * ``svg``, ``report_data``, ``report_charts``, ``report_sections``, ``report_page``: the

@@ -162,12 +162,17 @@ def has_resources(result_sets):
     return any(p.server_usage for rs in result_sets for m in rs.modes() for p in rs.measured(m))
 
 
-def _usage_series(result_sets):
-    """[(result set index, mode, [points with server usage])] that have any."""
+def _server_usage(point):
+    return point.server_usage
+
+
+def _usage_series(result_sets, usage_of=_server_usage):
+    """[(result set index, mode, [points with a usage])] that have any; ``usage_of(point)`` is
+    the process's Usage (the server's unless told), None where it was not measured."""
     series = []
     for k, rs in enumerate(result_sets):
         for mode in rs.modes():
-            points = [p for p in rs.measured(mode) if p.server_usage]
+            points = [p for p in rs.measured(mode) if usage_of(p)]
             if points:
                 series.append((k, mode, points))
     return series

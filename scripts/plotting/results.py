@@ -81,8 +81,11 @@ class Point:
     model: Optional[Model] = None
     server_usage: Optional[Usage] = None  # sweep/2 resources; None in sweep/1
     generator_usage: Optional[Usage] = None
+    # Other processes measured like the server (loadgen sweep --measure-pid NAME=PID), by NAME
+    processes: dict = field(default_factory=dict)
     completed: int = 0
     errors: int = 0
+    errors_by_kind: dict = field(default_factory=dict)  # errors.by_kind: {kind: count}
     timeouts: int = 0
     intervals: list = field(default_factory=list)
     work: str = ""
@@ -171,6 +174,14 @@ def _usage_from_json(j):
                  threads=int(threads) if threads is not None else None)
 
 
+def _processes_from_json(j):
+    """{NAME: Usage} of ``resources.processes``, leaving out the ones that read nothing."""
+    if not isinstance(j, dict):
+        return {}
+    usages = {str(name): _usage_from_json(usage) for name, usage in j.items()}
+    return {name: usage for name, usage in usages.items() if usage}
+
+
 def _model_from_json(j):
     """A Model, or None without a prediction (no service time known, or a failed point)."""
     bound = _number(_first(j, "throughput_rps"))
@@ -220,9 +231,12 @@ def _point_from_run(run, entry=None):
         model=model,
         server_usage=_usage_from_json(_first(resources, "server")),
         generator_usage=_usage_from_json(_first(resources, "generator")),
+        processes=_processes_from_json(_first(resources, "processes", default={})),
         completed=int(_number(_first(run, "completed")) or 0),
         errors=int(_number(_first(errors, "total")) if isinstance(errors, dict)
                    else (_number(errors) or 0)),
+        errors_by_kind={str(k): int(v) for k, v in
+                        _first(errors, "by_kind", default={}).items() if _number(v)},
         timeouts=int(_number(_first(run, "timeouts")) or 0),
         intervals=[_interval_from_json(i) for i in _first(run, "intervals", default=[])],
         work=str(_first(server, "work", default="")),

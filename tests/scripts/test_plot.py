@@ -13,6 +13,8 @@ Run: /usr/bin/python3 -m unittest discover tests/scripts
   results are embedded in sweep.json, two run files are kept to load a directory without it):
   the knees and model curves the charts mark, the cpu chart, null fields, and that the
   sweep/1 samples (data/sweep, data/admin, results/2026-11-25-vm) still load and render.
+* The database chart on data/sweep2 given a database's usage and errors (with_database): the
+  errors per request by kind, the caption's database settings, the chart drawn only then.
 """
 
 import copy
@@ -46,6 +48,7 @@ def load_module(name):
 
 
 plot = load_module("plot")
+from plotting.db_charts import database_caption  # noqa: E402 (plot.py put it on the path)
 
 
 def find_matplotlib_python():
@@ -184,6 +187,21 @@ def no_resources(doc):
         entry["result"].pop("resources")
 
 
+def with_database(doc):
+    """A database measured beside the server (--measure-pid database=PID, --attach
+    database=db.json); at the first point 12 of 100 requests failed: 10 refused by it (sql
+    1040, in two wordings) and 2 lost with their connection."""
+    doc["config"]["attached"] = {"database": {
+        "version": "10.11.19-MariaDB", "max_connections": 151,
+        "innodb_buffer_pool_size": 134217728, "transaction_isolation": "REPEATABLE-READ"}}
+    for entry in doc["points"]:
+        resources = entry["result"]["resources"]
+        resources["processes"] = {"database": dict(resources["server"], cpu_us_per_request=90.0)}
+    doc["points"][0]["result"].update(completed=88, errors={"total": 12, "by_kind": {
+        "err:sql 1040: Too many connections": 7, "err:sql 1040: Too many connections!": 3,
+        "connection_closed": 2}})
+
+
 def gil_like(doc):
     """A server whose CPU part costs twice as much (as under a GIL): its own bound and P*."""
     doc["config"]["serialized_cpu"] = True
@@ -304,6 +322,26 @@ class SweepV2LoaderTest(unittest.TestCase):
         self.assertIsNone(plot.expected_utilization_pct(points[0]))
         self.assertTrue(plot.has_resources([rs]))
         self.assertIn("server not pinned to CPUs", plot.caption([rs]))
+
+
+class DatabaseLoaderTest(unittest.TestCase):
+    def test_error_rates_by_kind(self):
+        with tempfile.TemporaryDirectory() as directory:
+            rs = plot.load_results(write_sweep2_variant(directory, with_database))
+        first, other = rs.measured("call-in-thread")[:2]
+        rates = plot.error_rates(first)
+        self.assertEqual(sorted(rates), ["connection_closed", "sql 1040"])
+        self.assertAlmostEqual(rates["sql 1040"], 0.1)  # 10 in 88 completed + 12 failed
+        self.assertAlmostEqual(rates["connection_closed"], 0.02)
+        self.assertEqual(plot.error_rates(other), {})
+        self.assertEqual(plot.error_kind("err:busy"), "busy")
+        self.assertEqual(plot.database_usage(other).cpu_us_per_request, 90.0)
+        self.assertTrue(plot.has_database([rs]))
+        self.assertFalse(plot.has_database([plot.load_results(SWEEP2)]))
+        text = database_caption([rs])
+        for part in ("S = 10.4 ms", "database 10.11.19-MariaDB", "max_connections 151",
+                     "innodb_buffer_pool_size 128 MiB", "REPEATABLE-READ", "database CPUs 1"):
+            self.assertIn(part, text)
 
 
 class SweepV1CompatTest(unittest.TestCase):
@@ -439,6 +477,14 @@ class ChartsTest(unittest.TestCase):
             result = self.run_script("plot.py", SWEEP2, "--out", out)
             self.assert_images(out, CHARTS + ("cpu",))
             self.assertEqual(len(result.stdout.split()), 2 * (len(CHARTS) + 1))
+            self.assertFalse(os.path.exists(os.path.join(out, "database.png")))
+
+    def test_database_chart_with_database_usage(self):
+        with tempfile.TemporaryDirectory() as out:
+            os.makedirs(os.path.join(out, "db"))
+            db = write_sweep2_variant(os.path.join(out, "db"), with_database)
+            self.run_script("plot.py", db, SWEEP2, "--out", out, "--format", "png")
+            self.assert_images(out, CHARTS + ("cpu", "database"), formats=("png",))
 
     def test_sweep2_null_fields(self):
         with tempfile.TemporaryDirectory() as out:
