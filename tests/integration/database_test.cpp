@@ -4,9 +4,12 @@
 // database's max_connections gets counted errors, not a hang.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "admin_server_process.hpp"
@@ -119,6 +122,43 @@ TEST(Database, APoolLargerThanMaxConnectionsGetsCountedErrorsNotAHang) {
   const nlohmann::json sql = server.stats()["sql"];
   EXPECT_EQ(sql["errors"]["too_many_connections"], refused) << sql.dump();
   EXPECT_LE(sql["connections_open"].get<int>(), limit);
+}
+
+TEST(Database, ALockWaitTimeoutIsAnErrReplyAndKeepsTheConnection) {
+  if (!Database::available()) GTEST_SKIP() << "no mariadbd: run scripts/install-deps";
+  Database database({"innodb_lock_wait_timeout=1"});
+  AdminServerProcess server({"--mode", "call-in-thread", "--pool-size", "1", "--work",
+                             "sql:UPDATE kv SET n=n+1 WHERE id=1", "--db", database.url()});
+  EXPECT_EQ(count_starting(ask(server.port(), "free", 3), "ack:"), 3);
+  // Another session holds row 1 for 4 s: our update waits 1 s for it, then gives up.
+  auto holder = ChildProcess::spawn(
+      {"mariadb", "--socket=" + database.info()["socket"].get<std::string>(), "-uroot", "-e",
+       "BEGIN; SELECT n FROM poolbench.kv WHERE id=1 FOR UPDATE; SELECT SLEEP(4); COMMIT;"},
+      {.stdout_path = "/dev/null", .stderr_path = "/dev/null", .cpus = {}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto waited = ask(server.port(), "held", 1);
+  EXPECT_EQ(count_starting(waited, "err:sql 1205: Lock wait timeout exceeded"), 1)
+      << waited.begin()->second;
+  holder.wait_for(std::chrono::seconds(30));
+  EXPECT_EQ(count_starting(ask(server.port(), "freed", 3), "ack:"), 3);
+  const nlohmann::json sql = server.stats()["sql"];
+  EXPECT_EQ(sql["errors"]["lock_wait_timeout"], 1) << sql.dump();
+  EXPECT_EQ(sql["connects"], 1) << "a lock wait leaves the connection usable";
+  EXPECT_EQ(database.query("SELECT n FROM poolbench.kv WHERE id=1"), "6\n");
+}
+
+TEST(Database, ADatabaseDownAtStartIsAWarningThenErrReplies) {
+  // Nothing listens on the port of a socket we bound and closed: the server starts anyway.
+  std::uint16_t port = 0;
+  ::close(testing::listen_on_loopback(port, 1, "a port nobody serves"));
+  AdminServerProcess server({"--mode", "call-in-thread", "--pool-size", "2", "--work",
+                             "sql:point-read", "--db",
+                             "mysql://poolbench@127.0.0.1:" + std::to_string(port) + "/poolbench"});
+  const auto replies = ask(server.port(), "down", 5);
+  EXPECT_EQ(count_starting(replies, "err:sql 2002: "), 5) << replies.begin()->second;
+  EXPECT_EQ(server.stats()["sql"]["errors"]["cannot_connect"], 5);
+  EXPECT_NE(server.server().stderr_text().find("cannot check the sql: statements now"),
+            std::string::npos);
 }
 
 }  // namespace
