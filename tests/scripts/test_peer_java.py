@@ -183,6 +183,17 @@ class JavaPeerTest(unittest.TestCase):
         self.assertEqual(sorted(replies), sorted(b"ack:" + line for line in lines))
         self.assertEqual(peer.proc.wait(10), 0, peer.stderr_text())
 
+    def test_a_second_signal_cuts_the_drain_with_status_3(self):
+        peer = self.start("--pool-size", "1", "--work", "sleep:30s")
+        with socket.create_connection(("127.0.0.1", peer.port), timeout=10) as sock:
+            sock.sendall(b"long\r\n")
+            time.sleep(0.2)
+            peer.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            peer.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(peer.proc.wait(10), 3, peer.stderr_text())
+        self.assertIn("drain cut", peer.stderr_text())
+
     def test_call_in_thread_follows_the_sleep_model(self):
         # 16 in flight, 4 workers, 20 ms each: 4 / 20 ms = 200 requests per second.
         peer = self.start("--mode", "call-in-thread", "--pool-size", "4", "--work", "sleep:20ms")

@@ -62,6 +62,8 @@ public final class PoolPeer {
           + "scripts/twisted_server.py have one)";
   private static final long DRAIN_LIMIT_MS = 10_000;
   private static final int READ_SIZE = 64 * 1024;
+  // Asked of the kernel, which caps it at net.core.somaxconn (Java's default would be 50).
+  private static final int LISTEN_BACKLOG = 4096;
 
   /** A request chosen by --fail-rate to fail. */
   private static final class InjectedFailure extends RuntimeException {
@@ -109,7 +111,7 @@ public final class PoolPeer {
     this.options = options;
     selector = Selector.open();
     listener = ServerSocketChannel.open();
-    listener.bind(new InetSocketAddress(options.bind, options.port), 0);
+    listener.bind(new InetSocketAddress(options.bind, options.port), LISTEN_BACKLOG);
     listener.configureBlocking(false);
     listener.register(selector, SelectionKey.OP_ACCEPT);
     pool = options.mode.equals("inline") ? null : newPool(options.poolSize);
