@@ -5,6 +5,8 @@
 import java.util.Map;
 
 final class PeerOptions {
+  // One line of the help text per source line.
+  // clang-format off
   static final String USAGE =
       String.join(
           "\n",
@@ -46,12 +48,10 @@ final class PeerOptions {
           "     bound or a port file that cannot be written",
           "  3  the drain was cut by a second signal or by its 10 s limit",
           "");
+  // clang-format on
 
-  private static final Map<String, String> MODES =
-      Map.of(
-          "inline", "inline",
-          "call-in-thread", "call-in-thread",
-          "thread-pool", "call-in-thread");
+  private static final Map<String, String> MODES = Map.of(
+      "inline", "inline", "call-in-thread", "call-in-thread", "thread-pool", "call-in-thread");
 
   int port = 9090;
   String bind = "127.0.0.1";

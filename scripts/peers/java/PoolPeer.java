@@ -59,7 +59,7 @@ import sun.misc.Signal;
 public final class PoolPeer {
   private static final String SQL_REFUSED =
       "sql: work needs a database client; this peer has none (reference_server and "
-          + "scripts/twisted_server.py have one)";
+      + "scripts/twisted_server.py have one)";
   private static final long DRAIN_LIMIT_MS = 10_000;
   private static final int READ_SIZE = 64 * 1024;
   // Asked of the kernel, which caps it at net.core.somaxconn (Java's default would be 50).
@@ -69,9 +69,7 @@ public final class PoolPeer {
   private static final class InjectedFailure extends RuntimeException {
     private static final long serialVersionUID = 1;
 
-    InjectedFailure() {
-      super("injected failure", null, false, false);
-    }
+    InjectedFailure() { super("injected failure", null, false, false); }
   }
 
   /** One client. Touched by the selector thread only. */
@@ -86,9 +84,7 @@ public final class PoolPeer {
     boolean reading = true;
     boolean closed;
 
-    Connection(SocketChannel channel) {
-      this.channel = channel;
-    }
+    Connection(SocketChannel channel) { this.channel = channel; }
   }
 
   /** A worker's finished reply, handed to the selector thread. */
@@ -151,14 +147,9 @@ public final class PoolPeer {
   private static void printWork(String text) {
     try {
       WorkSpec spec = WorkSpec.parse(text);
-      System.out.println(
-          "{\"canonical\": "
-              + jsonString(spec.toString())
-              + ", \"cpu_ns\": "
-              + jsonNumber(spec.meanNanoseconds(WorkSpec.Kind.SPIN))
-              + ", \"blocking_ns\": "
-              + jsonNumber(spec.meanNanoseconds(WorkSpec.Kind.SLEEP))
-              + "}");
+      System.out.println("{\"canonical\": " + jsonString(spec.toString())
+          + ", \"cpu_ns\": " + jsonNumber(spec.meanNanoseconds(WorkSpec.Kind.SPIN))
+          + ", \"blocking_ns\": " + jsonNumber(spec.meanNanoseconds(WorkSpec.Kind.SLEEP)) + "}");
       System.exit(0);
     } catch (IllegalArgumentException bad) {
       throw exitWith(2, bad.getMessage());
@@ -190,8 +181,8 @@ public final class PoolPeer {
     try {
       peer = new PoolPeer(options);
     } catch (IOException | RuntimeException cannot) {
-      throw exitWith(
-          2, "PoolPeer: error: cannot listen on " + options.bind + ":" + options.port + ": " + cannot);
+      throw exitWith(2,
+          "PoolPeer: error: cannot listen on " + options.bind + ":" + options.port + ": " + cannot);
     }
     int port = peer.listener.socket().getLocalPort();
     if (options.portFile != null) writePortFile(options.portFile, port);
@@ -202,7 +193,8 @@ public final class PoolPeer {
   // Written to a temporary file, then renamed, so a reader never sees a partial number.
   private static void writePortFile(String file, int port) {
     Path target = Paths.get(file).toAbsolutePath();
-    Path temporary = target.resolveSibling(target.getFileName() + ".tmp" + ProcessHandle.current().pid());
+    Path temporary =
+        target.resolveSibling(target.getFileName() + ".tmp" + ProcessHandle.current().pid());
     try {
       Files.writeString(temporary, port + "\n");
       Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE);
@@ -214,12 +206,7 @@ public final class PoolPeer {
   private static ThreadPoolExecutor newPool(int size) {
     AtomicInteger made = new AtomicInteger();
     return new ThreadPoolExecutor(
-        size,
-        size,
-        0L,
-        TimeUnit.MILLISECONDS,
-        new LinkedBlockingQueue<>(),
-        task -> {
+        size, size, 0L, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(), task -> {
           Thread worker = new Thread(task, "worker-" + made.incrementAndGet());
           worker.setDaemon(true); // a cut drain abandons them
           return worker;
@@ -243,17 +230,14 @@ public final class PoolPeer {
     if (signals.incrementAndGet() > 1) cutDrain("a second signal");
     stopRequested = true;
     selector.wakeup();
-    Thread limit =
-        new Thread(
-            () -> {
-              try {
-                Thread.sleep(DRAIN_LIMIT_MS);
-              } catch (InterruptedException ignored) {
-                return;
-              }
-              cutDrain("the drain took over " + DRAIN_LIMIT_MS / 1000 + " s");
-            },
-            "drain-limit");
+    Thread limit = new Thread(() -> {
+      try {
+        Thread.sleep(DRAIN_LIMIT_MS);
+      } catch (InterruptedException ignored) {
+        return;
+      }
+      cutDrain("the drain took over " + DRAIN_LIMIT_MS / 1000 + " s");
+    }, "drain-limit");
     limit.setDaemon(true);
     limit.start();
   }
@@ -301,7 +285,7 @@ public final class PoolPeer {
   }
 
   private void acceptAll() throws IOException {
-    for (SocketChannel channel; (channel = listener.accept()) != null; ) {
+    for (SocketChannel channel; (channel = listener.accept()) != null;) {
       channel.configureBlocking(false);
       channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
       Connection connection = new Connection(channel);
@@ -331,7 +315,8 @@ public final class PoolPeer {
   private static void append(Connection connection, byte[] bytes, int count) {
     int needed = connection.inputLength + count;
     if (needed > connection.input.length) {
-      connection.input = Arrays.copyOf(connection.input, Math.max(needed, connection.input.length * 2));
+      connection.input =
+          Arrays.copyOf(connection.input, Math.max(needed, connection.input.length * 2));
     }
     System.arraycopy(bytes, 0, connection.input, connection.inputLength, count);
     connection.inputLength = needed;
@@ -340,7 +325,7 @@ public final class PoolPeer {
   // Dispatches every complete line, keeps the incomplete rest; an overlong line stops reading.
   private void takeLines(Connection connection) {
     int start = 0;
-    for (int end; (end = indexOfCrlf(connection, Math.max(start, connection.scanFrom))) >= 0; ) {
+    for (int end; (end = indexOfCrlf(connection, Math.max(start, connection.scanFrom))) >= 0;) {
       if (end - start > options.maxLine) {
         refuseLongLine(connection);
         return;
@@ -363,7 +348,8 @@ public final class PoolPeer {
   }
 
   private void refuseLongLine(Connection connection) {
-    connection.output.add(ByteBuffer.wrap("err:line too long\r\n".getBytes(StandardCharsets.US_ASCII)));
+    connection.output.add(
+        ByteBuffer.wrap("err:line too long\r\n".getBytes(StandardCharsets.US_ASCII)));
     connection.reading = false;
     connection.inputLength = 0;
   }
@@ -374,11 +360,10 @@ public final class PoolPeer {
       deliver(connection, respond(line));
       return;
     }
-    pool.execute(
-        () -> {
-          finished.add(new Finished(connection, respond(line)));
-          selector.wakeup();
-        });
+    pool.execute(() -> {
+      finished.add(new Finished(connection, respond(line)));
+      selector.wakeup();
+    });
   }
 
   // Runs the work on the calling thread; returns the reply's bytes.
@@ -392,7 +377,8 @@ public final class PoolPeer {
       }
       prefix = "ack:";
     } catch (RuntimeException failure) {
-      String what = failure.getMessage() == null ? failure.getClass().getName() : failure.getMessage();
+      String what =
+          failure.getMessage() == null ? failure.getClass().getName() : failure.getMessage();
       prefix = "err:" + what.replaceAll("[|\r\n]", "/") + "|";
     }
     byte[] head = prefix.getBytes(StandardCharsets.UTF_8);
@@ -404,7 +390,7 @@ public final class PoolPeer {
   }
 
   private void deliverFinished() {
-    for (Finished done; (done = finished.poll()) != null; ) {
+    for (Finished done; (done = finished.poll()) != null;) {
       deliver(done.connection(), done.reply());
     }
   }

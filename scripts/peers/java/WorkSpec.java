@@ -26,17 +26,17 @@ import java.util.concurrent.locks.LockSupport;
 final class WorkSpec {
   static final String GRAMMAR =
       "expected none or PART[+PART]..., PART = KIND:DURATION[,fixed|exp][,pPROB=DURATION]... or "
-          + "sql:STATEMENT or sql:NAME, KIND sleep|spin, DURATION a number with ns|us|ms|s, NAME "
-          + "point-read|hot-update|range-scan|sleep-10ms, STATEMENT with {rand} or {rand:N} for "
-          + "a random key (e.g. sleep:10ms, spin:200us, spin:2ms+sleep:8ms, "
-          + "sleep:1ms,p0.01=100ms, sql:point-read+spin:1ms)";
+      + "sql:STATEMENT or sql:NAME, KIND sleep|spin, DURATION a number with ns|us|ms|s, NAME "
+      + "point-read|hot-update|range-scan|sleep-10ms, STATEMENT with {rand} or {rand:N} for "
+      + "a random key (e.g. sleep:10ms, spin:200us, spin:2ms+sleep:8ms, "
+      + "sleep:1ms,p0.01=100ms, sql:point-read+spin:1ms)";
 
   private static final double HOUR_NS = 3600e9;
-  private static final String[] NAMED_STATEMENTS = {
-    "point-read", "SELECT v FROM kv WHERE id={rand}",
-    "hot-update", "UPDATE kv SET n=n+1 WHERE id={rand:8}",
-    "range-scan", "SELECT COUNT(*),SUM(n) FROM kv WHERE id BETWEEN {rand} AND {rand}+9999",
-    "sleep-10ms", "SELECT SLEEP(0.01)",
+  private static final String[][] NAMED_STATEMENTS = {
+      {"point-read", "SELECT v FROM kv WHERE id={rand}"},
+      {"hot-update", "UPDATE kv SET n=n+1 WHERE id={rand:8}"},
+      {"range-scan", "SELECT COUNT(*),SUM(n) FROM kv WHERE id BETWEEN {rand} AND {rand}+9999"},
+      {"sleep-10ms", "SELECT SLEEP(0.01)"},
   };
   private static final long LARGEST_RANGE = 2147483647L;
 
@@ -44,16 +44,10 @@ final class WorkSpec {
   private static final class BadPart extends Exception {
     private static final long serialVersionUID = 1;
 
-    BadPart(String why) {
-      super(why, null, false, false);
-    }
+    BadPart(String why) { super(why, null, false, false); }
   }
 
-  enum Kind {
-    SLEEP,
-    SPIN,
-    SQL
-  }
+  enum Kind { SLEEP, SPIN, SQL }
 
   /** One part: a sleep or spin with its cost distribution, or an sql statement as spelled. */
   static final class Part {
@@ -140,9 +134,7 @@ final class WorkSpec {
     return total;
   }
 
-  boolean hasSql() {
-    return parts.stream().anyMatch(part -> part.kind == Kind.SQL);
-  }
+  boolean hasSql() { return parts.stream().anyMatch(part -> part.kind == Kind.SQL); }
 
   /** Runs the parts in order on the calling thread (never an sql part: main refuses those). */
   void perform(Random random) {
@@ -158,9 +150,7 @@ final class WorkSpec {
 
   // ---- parsing ----
 
-  private static String quoted(String text) {
-    return "'" + text + "'";
-  }
+  private static String quoted(String text) { return "'" + text + "'"; }
 
   // The spec's parts: split at '+', except that an sql: part runs on until the next piece that
   // starts a part of its own (a statement may hold '+', as in n=n+1).
@@ -288,8 +278,8 @@ final class WorkSpec {
   private static Part parseSqlPart(String statement) throws BadPart {
     if (statement.isEmpty()) throw new BadPart("no statement after 'sql:'");
     String resolved = statement;
-    for (int i = 0; i < NAMED_STATEMENTS.length; i += 2) {
-      if (statement.equals(NAMED_STATEMENTS[i])) resolved = NAMED_STATEMENTS[i + 1];
+    for (String[] named : NAMED_STATEMENTS) {
+      if (statement.equals(named[0])) resolved = named[1];
     }
     checkPlaceholders(resolved);
     Part part = new Part();
@@ -301,14 +291,13 @@ final class WorkSpec {
   // Every {...} must be {rand} or {rand:N} with N in 1..2^31-1 (sql_statement.cpp's rule).
   private static void checkPlaceholders(String statement) throws BadPart {
     int from = 0;
-    for (int open; (open = statement.indexOf('{', from)) >= 0; ) {
+    for (int open; (open = statement.indexOf('{', from)) >= 0;) {
       int close = statement.indexOf('}', open);
-      String placeholder = close < 0 ? statement.substring(open) : statement.substring(open, close + 1);
+      String placeholder =
+          close < 0 ? statement.substring(open) : statement.substring(open, close + 1);
       if (!isPlaceholder(placeholder)) {
-        throw new BadPart(
-            "unknown placeholder "
-                + quoted(placeholder)
-                + " (expected {rand} or {rand:N}, N from 1 to 2147483647)");
+        throw new BadPart("unknown placeholder " + quoted(placeholder)
+            + " (expected {rand} or {rand:N}, N from 1 to 2147483647)");
       }
       from = close + 1;
     }
