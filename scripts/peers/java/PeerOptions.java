@@ -44,6 +44,7 @@ final class PeerOptions {
           "",
           "EXIT STATUS",
           "  0  stopped cleanly (every request read was answered), or --help / --print-work",
+          "  1  an unexpected I/O error of the selector (the message says which)",
           "  2  bad flags, a bad --work spec (or one with sql: parts), a port that cannot be",
           "     bound or a port file that cannot be written",
           "  3  the drain was cut by a second signal or by its 10 s limit",

@@ -128,7 +128,8 @@ public final class PoolPeer {
     if (options.printWork != null) printWork(options.printWork);
     if (options.work.hasSql()) throw exitWith(2, "PoolPeer: error: " + SQL_REFUSED);
     PoolPeer peer = listen(options);
-    peer.handleSignals();
+    peer.handleSignals(); // before the port is announced: a signal from then on drains
+    peer.announce();
     try {
       peer.run();
     } catch (IOException broken) {
@@ -137,6 +138,7 @@ public final class PoolPeer {
     System.exit(0);
   }
 
+  // Never returns; written `throw exitWith(...)` so the compiler knows the path ends there.
   private static RuntimeException exitWith(int status, String message) {
     System.err.println(message);
     System.exit(status);
@@ -184,10 +186,13 @@ public final class PoolPeer {
       throw exitWith(2,
           "PoolPeer: error: cannot listen on " + options.bind + ":" + options.port + ": " + cannot);
     }
-    int port = peer.listener.socket().getLocalPort();
+    return peer;
+  }
+
+  private void announce() {
+    int port = listener.socket().getLocalPort();
     if (options.portFile != null) writePortFile(options.portFile, port);
     System.err.println("listening on " + options.bind + ":" + port);
-    return peer;
   }
 
   // Written to a temporary file, then renamed, so a reader never sees a partial number.
