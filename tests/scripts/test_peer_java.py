@@ -36,9 +36,16 @@ def skip_reason():
     return None
 
 
-def peer_command(*flags):
+def peer_command(*flags, jvm=()):
     # C1 only: the JVM starts faster, and these tests measure the model, not Java's speed.
-    return [JAVA, "-XX:TieredStopAtLevel=1", "-cp", CLASSES, "PoolPeer", *flags]
+    return [JAVA, "-XX:TieredStopAtLevel=1", *jvm, "-cp", CLASSES, "PoolPeer", *flags]
+
+
+def connect(port, timeout):
+    """A loopback connection without Nagle's delay, as loadgen's."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 class Peer:
@@ -105,7 +112,7 @@ def read_replies(sock, count, deadline):
 
 def pipelined(port, lines, timeout=20):
     """Sends all `lines` in one write on one connection; returns the replies."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+    with connect(port, timeout) as sock:
         sock.sendall(b"".join(line + b"\r\n" for line in lines))
         return read_replies(sock, len(lines), time.monotonic() + timeout)
 
@@ -118,7 +125,7 @@ def closed_loop_rate(port, connections, depth, warmup, window):
     counts = [0] * connections
 
     def client(index):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with connect(port, 10) as sock:
             sock.sendall(b"r\r\n" * depth)
             buffer = b""
             while time.monotonic() < counted_until:
@@ -174,7 +181,7 @@ class JavaPeerTest(unittest.TestCase):
         peer = self.start("--pool-size", "20", "--work", "sleep:200ms")
         self.assertEqual(pipelined(peer.port, [b"warm"]), [b"ack:warm"])
         lines = [b"d%d" % i for i in range(20)]
-        with socket.create_connection(("127.0.0.1", peer.port), timeout=10) as sock:
+        with connect(peer.port, 10) as sock:
             sock.sendall(b"".join(line + b"\r\n" for line in lines))
             time.sleep(0.1)  # read by then: the sleeps (200 ms) are still running
             peer.proc.send_signal(signal.SIGTERM)
@@ -184,7 +191,7 @@ class JavaPeerTest(unittest.TestCase):
 
     def test_a_second_signal_cuts_the_drain_with_status_3(self):
         peer = self.start("--pool-size", "1", "--work", "sleep:30s")
-        with socket.create_connection(("127.0.0.1", peer.port), timeout=10) as sock:
+        with connect(peer.port, 10) as sock:
             sock.sendall(b"long\r\n")
             time.sleep(0.2)
             peer.proc.send_signal(signal.SIGTERM)
@@ -249,7 +256,9 @@ class JavaPeerTest(unittest.TestCase):
         self.assertTrue(specs["valid"] and specs["invalid"])
 
         def print_work(case):
-            return subprocess.run(peer_command("--print-work", case["spec"]),
+            # The serial collector: one short run starts no collector threads.
+            return subprocess.run(peer_command("--print-work", case["spec"],
+                                               jvm=["-XX:+UseSerialGC"]),
                                   capture_output=True, text=True, timeout=60)
 
         with ThreadPoolExecutor(4) as runs:
