@@ -16,8 +16,10 @@
 //
 // Threading: the selector thread (main) alone touches connections, channels and the selector's
 // keys. Workers touch only the line they were given, their own Random and the `finished`
-// queue, then call selector.wakeup(). Signal handlers (JVM signal threads) only set
-// `stopRequested`, wake the selector, or halt the process (a cut drain).
+// queue (a Connection travels with the reply but only the selector thread reads it), then call
+// selector.wakeup(). Signal handlers (JVM signal threads) set `stopRequested`, wake the
+// selector and start the drain-limit thread; a second signal, or that thread after 10 s,
+// halts the process (a cut drain).
 //
 // Where it departs from reference_server (reference_server/README.md):
 // * Only the flags listed by --help; no admin endpoint or stats, no --lf, --max-queue,
