@@ -312,7 +312,10 @@ class Peer {
   }
 
   closeIfDone(connection) {
-    if (!connection.reading && connection.inFlight === 0) connection.socket.end();
+    // Half-open sockets wait for the peer's FIN after ours: close as soon as our replies are out.
+    if (!connection.reading && connection.inFlight === 0) {
+      connection.socket.end(() => connection.socket.destroy());
+    }
   }
 
   dispatch(connection, line) {
