@@ -86,6 +86,7 @@ every request already read, then exit.
 
 EXIT STATUS
   0  clean stop (every request read was answered), or --help / --print-work
+  1  an internal failure (a worker thread or crypto.pbkdf2 failed)
   2  bad flags, a bad work spec, work this mode cannot run, or a port that cannot be bound
   3  the drain was cut: a second signal, or requests still unanswered after 10 s
 `;
