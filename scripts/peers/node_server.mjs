@@ -50,7 +50,12 @@ import { Worker } from "node:worker_threads";
 import * as work from "./node_work.mjs";
 
 const PROGRAM = "node_server.mjs";
-const MODES = { inline: "inline", "call-in-thread": "call-in-thread", "worker-threads": "call-in-thread", libuv: "libuv" };
+const MODES = {
+  inline: "inline",
+  "call-in-thread": "call-in-thread",
+  "worker-threads": "call-in-thread",
+  libuv: "libuv",
+};
 const DRAIN_LIMIT_MS = 10_000;
 const EXIT_BAD_USAGE = 2;
 const EXIT_DRAIN_CUT = 3;
@@ -112,7 +117,9 @@ const FLAG_READERS = {
   "--bind": (c, v) => (c.bind = v),
   "--port-file": (c, v) => (c.portFile = v),
   "--mode": (c, v) => {
-    if (!(v in MODES)) throw new UsageError(`--mode: unknown mode '${v}' (${Object.keys(MODES).join(", ")})`);
+    if (!(v in MODES)) {
+      throw new UsageError(`--mode: unknown mode '${v}' (${Object.keys(MODES).join(", ")})`);
+    }
     c.mode = MODES[v];
   },
   "--pool-size": (c, v) => (c.poolSize = integerFlag("--pool-size", v, 1, 1024)),
@@ -149,7 +156,8 @@ function printWork(spec) {
     const parts = work.parseWork(spec);
     const cpu = work.meanNanoseconds(parts, "spin");
     const blocking = work.meanNanoseconds(parts, "sleep");
-    process.stdout.write(JSON.stringify({ canonical: work.canonical(parts), cpu_ns: cpu, blocking_ns: blocking }) + "\n");
+    const printed = { canonical: work.canonical(parts), cpu_ns: cpu, blocking_ns: blocking };
+    process.stdout.write(JSON.stringify(printed) + "\n");
     return 0;
   } catch (bad) {
     process.stderr.write(`${bad.message}\n`);
@@ -230,7 +238,8 @@ function pbkdf2NanosecondsPerIteration() {
   const costs = [];
   for (let run = 0; run < 5; ++run) {
     const before = work.threadCpuNanoseconds();
-    crypto.pbkdf2Sync(PBKDF2_ARGS[0], PBKDF2_ARGS[1], iterations, PBKDF2_ARGS[2], PBKDF2_ARGS[3]);
+    const [password, salt, length, digest] = PBKDF2_ARGS;
+    crypto.pbkdf2Sync(password, salt, iterations, length, digest);
     costs.push((work.threadCpuNanoseconds() - before) / iterations);
   }
   return costs.sort((a, b) => a - b)[2];
@@ -241,7 +250,8 @@ function libuvExecutor(nsPerIteration) {
     const run = (index) => {
       if (index === steps.length) return done();
       const iterations = Math.max(1, Math.round(steps[index][1] / nsPerIteration));
-      crypto.pbkdf2(PBKDF2_ARGS[0], PBKDF2_ARGS[1], iterations, PBKDF2_ARGS[2], PBKDF2_ARGS[3], (error) => {
+      const [password, salt, length, digest] = PBKDF2_ARGS;
+      crypto.pbkdf2(password, salt, iterations, length, digest, (error) => {
         if (error) fatal(`crypto.pbkdf2 failed: ${error.message}`);
         run(index + 1);
       });
@@ -288,7 +298,8 @@ class Peer {
 
   read(connection, bytes) {
     if (!connection.reading) return;
-    let rest = connection.buffered.length === 0 ? bytes : Buffer.concat([connection.buffered, bytes]);
+    const { buffered } = connection;
+    let rest = buffered.length === 0 ? bytes : Buffer.concat([buffered, bytes]);
     for (let end = rest.indexOf(CRLF); end !== -1 && connection.reading; end = rest.indexOf(CRLF)) {
       const line = rest.subarray(0, end);
       rest = rest.subarray(end + 2);
@@ -327,7 +338,8 @@ class Peer {
     this.submit(steps, () => {
       connection.inFlight -= 1;
       const head = fails ? `err:${errorText("injected failure")}|` : "ack:";
-      if (!connection.socket.destroyed) connection.socket.write(Buffer.concat([Buffer.from(head), copy, CRLF]));
+      const reply = Buffer.concat([Buffer.from(head), copy, CRLF]);
+      if (!connection.socket.destroyed) connection.socket.write(reply);
       this.closeIfDone(connection);
     });
   }
@@ -368,7 +380,8 @@ function serve(config, parts, submit, note) {
   const server = net.createServer({ allowHalfOpen: true }, (socket) => peer.accept(socket));
   peer.server = server;
   server.on("error", (error) => {
-    process.stderr.write(`${PROGRAM}: cannot listen on ${config.bind}:${config.port}: ${error.message}\n`);
+    const where = `${config.bind}:${config.port}`;
+    process.stderr.write(`${PROGRAM}: cannot listen on ${where}: ${error.message}\n`);
     process.exit(EXIT_BAD_USAGE);
   });
   server.listen({ port: config.port, host: config.bind, backlog: 511 }, () => {
@@ -405,10 +418,14 @@ function main(argv) {
     return (process.exitCode = EXIT_BAD_USAGE);
   }
   if (config.mode === "inline") return serve(config, parts, inlineExecutor());
-  if (config.mode === "call-in-thread") return serve(config, parts, workerPoolExecutor(config.poolSize));
-  if (process.env.UV_THREADPOOL_SIZE !== String(config.poolSize)) return rerunWithThreadpoolSize(config.poolSize);
+  if (config.mode === "call-in-thread") {
+    return serve(config, parts, workerPoolExecutor(config.poolSize));
+  }
+  if (process.env.UV_THREADPOOL_SIZE !== String(config.poolSize)) {
+    return rerunWithThreadpoolSize(config.poolSize);
+  }
   const nsPerIteration = pbkdf2NanosecondsPerIteration();
-  const note = `libuv: one pbkdf2 iteration costs ${nsPerIteration.toFixed(0)} ns of CPU (measured)`;
+  const note = `libuv: one pbkdf2 iteration costs ${nsPerIteration.toFixed(0)} ns of CPU`;
   serve(config, parts, libuvExecutor(nsPerIteration), note);
 }
 

@@ -141,7 +141,8 @@ function splitParts(text) {
   const parts = [];
   for (const piece of text.split("+")) {
     const last = parts.length - 1;
-    if (last >= 0 && parts[last].startsWith("sql:") && !PART_STARTS.some((s) => piece.startsWith(s))) {
+    const startsAPart = PART_STARTS.some((start) => piece.startsWith(start));
+    if (last >= 0 && parts[last].startsWith("sql:") && !startsAPart) {
       parts[last] += "+" + piece;
     } else {
       parts.push(piece);
@@ -169,7 +170,9 @@ function partToString(part) {
   if (part.kind === "sql") return `sql:${part.spelling}`;
   let text = `${part.kind}:${specDuration(part.ns)}`;
   if (part.exponential) text += ",exp";
-  for (const [probability, ns] of part.outliers) text += `,p${cppDouble(probability)}=${specDuration(ns)}`;
+  for (const [probability, ns] of part.outliers) {
+    text += `,p${cppDouble(probability)}=${specDuration(ns)}`;
+  }
   return text;
 }
 
