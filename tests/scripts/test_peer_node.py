@@ -187,6 +187,21 @@ class NodePeerTest(unittest.TestCase):
             used = process_cpu_seconds(server.proc.pid) - before
         self.assertGreaterEqual(used / 4, 0.045)
 
+    def test_port_file_holds_the_port_and_worker_threads_names_the_pool_mode(self):
+        with tempfile.TemporaryDirectory() as folder:
+            port_file = os.path.join(folder, "port")
+            server = self.start("--mode", "worker-threads", "--work", "none",
+                                "--port-file", port_file)
+            deadline = time.monotonic() + 10
+            while not os.path.exists(port_file) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            with open(port_file) as f:
+                self.assertEqual(int(f.read()), server.port)
+            self.assertEqual(os.listdir(folder), ["port"])  # no temporary file left behind
+        with connect(server.port) as sock:
+            sock.sendall(b"p\r\n")
+            self.assertEqual(read_replies(sock, 1), [b"ack:p"])
+
     def test_sql_work_and_sleep_in_libuv_mode_are_refused(self):
         for flags in (["--work", "sql:point-read"], ["--mode", "libuv", "--work", "sleep:1ms"]):
             with self.subTest(flags=flags):
