@@ -23,7 +23,8 @@
 //            start by timing crypto.pbkdf2Sync on the loop thread's own CPU clock. The cost is
 //            CPU time of a pool thread; the pool is as big as UV_THREADPOOL_SIZE, so when that
 //            differs from --pool-size the peer runs itself again with it set (libuv reads it
-//            once) and passes signals and the exit status through.
+//            once) and passes signals and the exit status through. The process a caller
+//            started then only waits: the work's CPU time is its child's.
 //   sleep:D  refused (exit 2): Node has no built-in call that just blocks a libuv pool thread
 //            for a given time, and faking one would not be what a Node service does.
 //
