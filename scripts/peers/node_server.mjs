@@ -20,7 +20,9 @@
 //            with their own V8 isolates (no global lock), so N spinning workers use N CPUs.
 // libuv: on libuv's own threadpool, through a built-in asynchronous API that runs there.
 //   spin:D   crypto.pbkdf2 (sha256) with the iteration count that costs D of CPU, measured at
-//            start by timing crypto.pbkdf2Sync on the loop thread's own CPU clock. The cost is
+//            start by timing crypto.pbkdf2Sync on the loop thread's own CPU clock. Measured
+//            once: where the CPU cost of an iteration drifts (a busy shared machine), so does
+//            the cost of a spin part. The cost is
 //            CPU time of a pool thread; the pool is as big as UV_THREADPOOL_SIZE, so when that
 //            differs from --pool-size the peer runs itself again with it set (libuv reads it
 //            once) and passes signals and the exit status through. The process a caller
