@@ -19,14 +19,14 @@
 //   spin:D   the worker hashes until it has itself used D of CPU time. Workers are real threads
 //            with their own V8 isolates (no global lock), so N spinning workers use N CPUs.
 // libuv: on libuv's own threadpool, through a built-in asynchronous API that runs there.
-//   spin:D   crypto.pbkdf2 (sha256) with the iteration count that costs D of CPU, measured at
-//            start by timing crypto.pbkdf2Sync on the loop thread's own CPU clock. Measured
-//            once: where the CPU cost of an iteration drifts (a busy shared machine), so does
-//            the cost of a spin part. The cost is
-//            CPU time of a pool thread; the pool is as big as UV_THREADPOOL_SIZE, so when that
-//            differs from --pool-size the peer runs itself again with it set (libuv reads it
-//            once) and passes signals and the exit status through. The process a caller
-//            started then only waits: the work's CPU time is its child's.
+//   spin:D   crypto.pbkdf2 (sha256) with the iteration count that costs D of CPU time of a
+//            pool thread. The cost of one iteration is measured once, at start, by timing
+//            crypto.pbkdf2Sync on the loop thread's own CPU clock; where it drifts later (a busy
+//            shared machine), so does the cost of a spin part. The pool is as big as
+//            UV_THREADPOOL_SIZE, so when that differs from --pool-size the peer runs itself
+//            again with it set (libuv reads it once) and passes signals and the exit status
+//            through. The process a caller started then only waits: the work's CPU time is its
+//            child's.
 //   sleep:D  refused (exit 2): Node has no built-in call that just blocks a libuv pool thread
 //            for a given time, and faking one would not be what a Node service does.
 //
