@@ -102,7 +102,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import twisted_server_sql as sql  # noqa: E402  (stdlib only; MySQLdb is imported lazily)
-from work_grammar import InjectedFailure, WorkSpec, error_text  # noqa: E402  (stdlib only)
+from work_grammar import InjectedFailure, WorkSpec, error_text, print_work  # noqa: E402
 
 MODES = {
     "inline": "inline",
@@ -141,6 +141,9 @@ def parse_args(argv):
                              "NAME point-read|hot-update|range-scan|sleep-10ms; e.g. sleep:10ms  "
                              "spin:200us,exp  spin:2ms+sleep:8ms  sleep:1ms,p0.01=100ms  "
                              "sql:point-read+spin:1ms")
+    parser.add_argument("--print-work", metavar="SPEC",
+                        help="print SPEC's canonical spelling and mean costs as JSON and exit "
+                             "(exit 2 and the parse error if it is bad)")
     parser.add_argument("--db", metavar="URL",
                         help=f"the database of the sql: parts, {sql.URL_SHAPE} (port 3306 "
                              "unless given; with socket=PATH the Unix socket is used)")
@@ -321,6 +324,8 @@ def write_port_file(path, port):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.print_work is not None:
+        return print_work(args.print_work)
     import_twisted()
     from twisted.internet import reactor, task
     from twisted.internet.error import CannotListenError

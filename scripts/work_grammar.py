@@ -7,6 +7,7 @@ stdlib only at import time); running them needs a twisted_server_sql.Database, w
 Twisted peer opens.
 """
 
+import json
 import math
 import os
 import re
@@ -292,3 +293,16 @@ class WorkSpec:
     def mean_blocking_seconds(self):
         """Expected sleep (blocking) time of one request, outliers included."""
         return self._mean_seconds("sleep")
+
+
+def print_work(text):
+    """--print-work SPEC, in every peer: the spec's description as one JSON line (exit 0), or
+    its error on stderr (exit 2). The same output as reference_server's, so that one test holds
+    every program to tests/data/work_specs.json."""
+    try:
+        description = WorkSpec.parse(text).description()
+    except ValueError as bad:
+        sys.stderr.write(f"{bad}\n")
+        return 2
+    print(json.dumps(description))
+    return 0

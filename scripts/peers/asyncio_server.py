@@ -68,7 +68,7 @@ _SCRIPTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _SCRIPTS not in sys.path:
     sys.path.insert(0, _SCRIPTS)
 
-from work_grammar import InjectedFailure, WorkSpec, error_text  # noqa: E402  (stdlib only)
+from work_grammar import InjectedFailure, WorkSpec, error_text, print_work  # noqa: E402  (stdlib only)
 
 PROG = "asyncio_server.py"
 MODES = {
@@ -149,16 +149,6 @@ def parse_args(argv):
     if args.max_line < 1:
         parser.error(f"--max-line must be >= 1, got {args.max_line}")
     return args
-
-
-def print_work(text):
-    try:
-        description = WorkSpec.parse(text).description()
-    except ValueError as bad:
-        sys.stderr.write(f"{bad}\n")
-        return EXIT_USAGE
-    print(json.dumps(description))
-    return EXIT_CLEAN
 
 
 def write_port_file(path, port):

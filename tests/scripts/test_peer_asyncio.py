@@ -5,8 +5,6 @@ checked is a model-level fact (pool/sleep throughput, CPU time of a spin) with g
 tolerances; every wait is bounded.
 """
 
-import concurrent.futures
-import json
 import os
 import signal
 import socket
@@ -19,7 +17,6 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PEER = os.path.join(ROOT, "scripts", "peers", "asyncio_server.py")
-WORK_SPECS = os.path.join(ROOT, "tests", "data", "work_specs.json")
 DEADLINE_S = 15
 
 
@@ -232,25 +229,6 @@ class FlagsTest(unittest.TestCase):
     def run_peer(self, *flags):
         return subprocess.run([sys.executable, PEER, *flags], capture_output=True, text=True,
                               timeout=DEADLINE_S)
-
-    def test_print_work_matches_the_shared_grammar_cases(self):
-        with open(WORK_SPECS) as f:
-            specs = json.load(f)
-        # One process per case, a few at a time: most of the time is the interpreter starting.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as starter:
-            valid = starter.map(lambda case: self.run_peer("--print-work", case["spec"]),
-                                specs["valid"])
-            invalid = starter.map(lambda case: self.run_peer("--print-work", case["spec"]),
-                                  specs["invalid"])
-        for case, result in zip(specs["valid"], valid):
-            with self.subTest(spec=case["spec"]):
-                self.assertEqual(result.returncode, 0, result.stderr)
-                self.assertEqual(json.loads(result.stdout),
-                                 {key: case[key] for key in ("canonical", "cpu_ns", "blocking_ns")})
-        for case, result in zip(specs["invalid"], invalid):
-            with self.subTest(spec=case["spec"]):
-                self.assertEqual(result.returncode, 2)
-                self.assertEqual(result.stderr, case["error"] + "; " + specs["grammar"] + "\n")
 
     def test_sql_work_is_refused_with_exit_2(self):
         result = self.run_peer("--port", "0", "--work", "sql:point-read")

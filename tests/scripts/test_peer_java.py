@@ -6,7 +6,6 @@ The tests skip, saying why, without a `java` on PATH or without those classes.
 """
 
 import collections
-import json
 import os
 import shutil
 import signal
@@ -18,7 +17,6 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WORK_SPECS = os.path.join(ROOT, "tests", "data", "work_specs.json")
 JAVA = shutil.which("java")
 BUILD_DIR = os.environ.get("POOLBENCH_BUILD_DIR")
 CLASSES = os.path.join(BUILD_DIR, "peers", "java") if BUILD_DIR else None
@@ -248,33 +246,6 @@ class JavaPeerTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0)
         self.assertIn("EXIT STATUS", result.stdout)
         self.assertIn("--print-work", result.stdout)
-
-    def test_print_work_matches_the_shared_grammar_cases(self):
-        with open(WORK_SPECS) as f:
-            specs = json.load(f)
-        cases = specs["valid"] + specs["invalid"]
-        self.assertTrue(specs["valid"] and specs["invalid"])
-
-        def print_work(case):
-            # The serial collector: one short run starts no collector threads.
-            return subprocess.run(peer_command("--print-work", case["spec"],
-                                               jvm=["-XX:+UseSerialGC"]),
-                                  capture_output=True, text=True, timeout=60)
-
-        with ThreadPoolExecutor(4) as runs:
-            results = list(runs.map(print_work, cases))
-        for case, result in zip(cases, results):
-            with self.subTest(spec=case["spec"]):
-                if "error" in case:
-                    self.assertEqual(result.returncode, 2)
-                    self.assertEqual(result.stderr, case["error"] + "; " + specs["grammar"] + "\n")
-                    continue
-                self.assertEqual(result.returncode, 0, result.stderr)
-                printed = json.loads(result.stdout)
-                self.assertEqual(printed["canonical"], case["canonical"])
-                self.assertAlmostEqual(printed["cpu_ns"], case["cpu_ns"], delta=1e-3)
-                self.assertAlmostEqual(printed["blocking_ns"], case["blocking_ns"], delta=1e-3)
-
 
 if __name__ == "__main__":
     unittest.main()

@@ -5,7 +5,6 @@ The server needs Node.js: $POOLBENCH_NODE, else `node` on PATH. The tests skip (
 without it.
 """
 
-import json
 import os
 import shutil
 import signal
@@ -17,7 +16,6 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVER = os.path.join(ROOT, "scripts", "peers", "node_server.mjs")
-WORK_SPECS = os.path.join(ROOT, "tests", "data", "work_specs.json")
 NODE = os.environ.get("POOLBENCH_NODE") or shutil.which("node")
 NO_NODE = "Node.js not found (install Debian's nodejs, or set POOLBENCH_NODE)"
 
@@ -217,40 +215,6 @@ def process_cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@unittest.skipIf(NODE is None, NO_NODE)
-class PrintWorkTest(unittest.TestCase):
-    """--print-work against tests/data/work_specs.json, shared with reference_server and the
-    other peers."""
-
-    @classmethod
-    def setUpClass(cls):
-        with open(WORK_SPECS) as f:
-            cls.specs = json.load(f)
-
-    def print_work(self, spec):
-        return subprocess.run([NODE, SERVER, "--print-work", spec], capture_output=True,
-                              text=True, timeout=30)
-
-    def test_valid_specs_print_their_canonical_spelling_and_mean_costs(self):
-        self.assertTrue(self.specs["valid"])
-        for case in self.specs["valid"]:
-            with self.subTest(spec=case["spec"]):
-                run = self.print_work(case["spec"])
-                self.assertEqual(run.returncode, 0, run.stderr)
-                printed = json.loads(run.stdout)
-                self.assertEqual(printed["canonical"], case["canonical"])
-                self.assertAlmostEqual(printed["cpu_ns"], case["cpu_ns"], delta=1e-3)
-                self.assertAlmostEqual(printed["blocking_ns"], case["blocking_ns"], delta=1e-3)
-
-    def test_invalid_specs_exit_2_with_the_shared_message(self):
-        self.assertTrue(self.specs["invalid"])
-        for case in self.specs["invalid"]:
-            with self.subTest(spec=case["spec"]):
-                run = self.print_work(case["spec"])
-                self.assertEqual(run.returncode, 2)
-                self.assertEqual(run.stderr, case["error"] + "; " + self.specs["grammar"] + "\n")
 
 
 if __name__ == "__main__":
