@@ -1,9 +1,13 @@
 // reference_server: flags -> ServerConfig -> run_server. Nothing else.
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "run_server.hpp"
 #include "sql_client.hpp"
@@ -129,6 +133,24 @@ void add_admin_options(CLI::App& app, ServerConfig& config) {
       ->group(admin_group);
 }
 
+// --print-work SPEC: the spec's canonical spelling and mean costs as one JSON line (exit 0), or
+// its error (exit 2). Every peer prints the same, so one test (tests/scripts/test_peers_agree.py)
+// holds every program to tests/data/work_specs.json.
+int print_work(const std::string& text) {
+  try {
+    const auto spec = poolbench::WorkSpec::parse(text);
+    const nlohmann::json description = {
+        {"canonical", spec.to_string()},
+        {"cpu_ns", std::llround(spec.mean_cpu_nanoseconds())},
+        {"blocking_ns", std::llround(spec.mean_blocking_nanoseconds())}};
+    std::printf("%s\n", description.dump().c_str());
+    return 0;
+  } catch (const std::invalid_argument& error) {
+    std::fprintf(stderr, "%s\n", error.what());
+    return 2;
+  }
+}
+
 // The text flags into `config`; false (said on stderr) if one is malformed.
 bool finish_config(ServerConfig& config, const TextFlags& text) {
   try {
@@ -166,6 +188,10 @@ int main(int argc, char** argv) {
   add_work_options(app, config, text);
   add_limit_options(app, config, text);
   add_admin_options(app, config);
+  std::string work_to_print;
+  app.add_option("--print-work", work_to_print,
+                 "print SPEC's canonical spelling and mean costs (ns) as JSON and exit; exit 2 "
+                 "with the parse error if it is bad");
   app.footer(
       "Shutdown: SIGINT, SIGTERM or SIGHUP stops accepting and reading, answers every request in\n"
       "flight or queued, then exits 0. After --drain-timeout, or at a second signal, it closes\n"
@@ -184,6 +210,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : 2;  // --help is not an error; every bad flag exits 2
   }
+  if (app.count("--print-work") > 0) return print_work(work_to_print);
   if (!finish_config(config, text)) return 2;
   try {
     return poolbench::run_server(config);
