@@ -10,44 +10,22 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
+
+from line_server_process import LineServerProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PEER = os.path.join(ROOT, "scripts", "peers", "asyncio_server.py")
 DEADLINE_S = 15
 
 
-class Peer:
-    """One asyncio_server.py process on a free port; its stderr goes to a file we can poll."""
+class Peer(LineServerProcess):
+    """One asyncio_server.py process on --port 0."""
 
     def __init__(self, *flags):
-        self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([sys.executable, PEER, "--port", "0", *flags],
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
-        self.port = self._wait_for_port()
-
-    def _wait_for_port(self):
-        deadline = time.monotonic() + DEADLINE_S
-        while time.monotonic() < deadline:
-            first = self.stderr_text().split("\n", 1)
-            if len(first) == 2:
-                prefix = "listening on 127.0.0.1:"
-                if not first[0].startswith(prefix):
-                    raise AssertionError(f"unexpected first stderr line: {first[0]!r}")
-                return int(first[0][len(prefix):])
-            if self.proc.poll() is not None:
-                raise AssertionError(f"peer exited with {self.proc.returncode}: "
-                                     f"{self.stderr_text()}")
-            time.sleep(0.02)
-        self.proc.kill()
-        raise AssertionError(f"peer did not print its port within {DEADLINE_S} s")
-
-    def stderr_text(self):
-        self.stderr.seek(0)
-        return self.stderr.read()
+        super().__init__([sys.executable, PEER], *flags, timeout=DEADLINE_S)
 
     def wait(self):
         try:
@@ -62,17 +40,6 @@ class Peer:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.wait()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def cpu_seconds(self):
-        """User + system CPU time of the peer process so far, from /proc/PID/stat."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def connect(port):

@@ -16,6 +16,8 @@ import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
+from line_server_process import LineServerProcess
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 JAVA = shutil.which("java")
 BUILD_DIR = os.environ.get("POOLBENCH_BUILD_DIR")
@@ -46,51 +48,11 @@ def connect(port, timeout):
     return sock
 
 
-class Peer:
-    """One PoolPeer on --port 0; stderr goes to a temp file we poll for its first line."""
+class Peer(LineServerProcess):
+    """One PoolPeer on --port 0."""
 
     def __init__(self, *flags):
-        self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(peer_command("--port", "0", *flags),
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
-        self.port = self._wait_for_port(timeout=20)
-
-    def _wait_for_port(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.stderr.seek(0)
-            first = self.stderr.readline()
-            if first.endswith("\n"):
-                prefix = "listening on 127.0.0.1:"
-                if not first.startswith(prefix):
-                    raise AssertionError(f"unexpected first stderr line: {first!r}")
-                return int(first[len(prefix):])
-            if self.proc.poll() is not None:
-                raise AssertionError(f"peer exited with {self.proc.returncode}: "
-                                     f"{self.stderr_text()}")
-            time.sleep(0.02)
-        raise AssertionError(f"peer did not print its port within {timeout} s")
-
-    def stderr_text(self):
-        self.stderr.seek(0)
-        return self.stderr.read()
-
-    def cpu_seconds(self):
-        """User + system CPU time of the whole process so far (/proc, clock-tick resolution)."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self, timeout=15):
-        """SIGTERM, then SIGKILL if it does not exit; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        super().__init__(peer_command(), *flags, timeout=20)
 
 
 def read_replies(sock, count, deadline):

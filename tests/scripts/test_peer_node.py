@@ -14,47 +14,19 @@ import tempfile
 import time
 import unittest
 
+from line_server_process import LineServerProcess
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVER = os.path.join(ROOT, "scripts", "peers", "node_server.mjs")
 NODE = os.environ.get("POOLBENCH_NODE") or shutil.which("node")
 NO_NODE = "Node.js not found (install Debian's nodejs, or set POOLBENCH_NODE)"
 
 
-class Server:
-    """One node_server.mjs process on --port 0; stderr goes to a temp file we can poll."""
+class Server(LineServerProcess):
+    """One node_server.mjs process on --port 0."""
 
     def __init__(self, *flags):
-        self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([NODE, SERVER, "--port", "0", *flags],
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
-        self.port = self._wait_for_port(timeout=10)
-
-    def _wait_for_port(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.stderr.seek(0)
-            first = self.stderr.readline()
-            if first.endswith("\n"):
-                prefix = "listening on 127.0.0.1:"
-                if not first.startswith(prefix):
-                    raise AssertionError(f"unexpected first stderr line: {first!r}")
-                return int(first[len(prefix):])
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}")
-            time.sleep(0.02)
-        raise AssertionError("server did not print its port within 10 s")
-
-    def stop(self, timeout=15):
-        """SIGTERM, then SIGKILL if it does not exit; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.stderr.close()
-        return self.proc.returncode
+        super().__init__([NODE, SERVER], *flags)
 
 
 def connect(port):

@@ -9,7 +9,6 @@ import importlib.util
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import tempfile
 import threading
 import time
 import unittest
+
+from line_server_process import LineServerProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVER = os.path.join(ROOT, "scripts", "twisted_server.py")
@@ -42,45 +43,14 @@ def load_work_specs():
         return json.load(f)
 
 
-class Server:
-    """One twisted_server.py process on --port 0; stderr goes to a temp file we can poll."""
+class Server(LineServerProcess):
+    """One twisted_server.py process on --port 0."""
 
     def __init__(self, *flags):
-        self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen([PYTHON, SERVER, "--port", "0", *flags],
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
-        self.port = self._wait_for_port(timeout=10)
-
-    def _wait_for_port(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.stderr.seek(0)
-            first = self.stderr.readline()
-            if first.endswith("\n"):
-                prefix = "listening on 127.0.0.1:"
-                if not first.startswith(prefix):
-                    raise AssertionError(f"unexpected first stderr line: {first!r}")
-                return int(first[len(prefix):])
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}: "
-                                     f"{self.stderr_text()}")
-            time.sleep(0.02)
-        raise AssertionError("server did not print its port within 10 s")
-
-    def stderr_text(self):
-        self.stderr.seek(0)
-        return self.stderr.read()
+        super().__init__([PYTHON, SERVER], *flags)
 
     def stop(self, timeout=10):
-        """SIGTERM, then SIGKILL if it does not exit; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return super().stop(timeout)
 
 
 def exchange(port, lines, timeout=10):
