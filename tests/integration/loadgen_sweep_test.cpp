@@ -60,18 +60,18 @@ json read_json(const std::filesystem::path& path) {
   return json::parse(in);
 }
 
-// Whether every failed trial of a search failed only because loadgen fell behind its own
-// schedule: a sanitized loadgen on a busy machine, not a statement about the server.
-bool only_behind_schedule(const json& search) {
+// Whether some trial of a search found this generator behind its own schedule: a sanitized
+// loadgen on a busy machine measures itself there, not the server, and the search may count
+// such a trial as a pass or a fail (search.cpp).
+bool some_trial_behind_schedule(const json& search) {
   for (const json& probe : search["probes"]) {
     for (const json& trial : probe["trials"]) {
-      if (!trial["pass"].get<bool>() &&
-          trial["run_reasons"] != json::array({"schedule_lag_exceeded"})) {
-        return false;
+      for (const json& reason : trial["run_reasons"]) {
+        if (reason == "schedule_lag_exceeded") return true;
       }
     }
   }
-  return true;
+  return false;
 }
 
 TEST(Sweep, ATinyGridWritesOneFilePerPointAndTheSweepDocument) {
@@ -227,16 +227,22 @@ TEST(Sweep, SearchingARunningServerGivesACapacityPerPoolSize) {
   const json doc = read_json(sweep.out / "sweep.json");
   EXPECT_EQ(doc["config"]["search"]["slo"]["text"], "p90<=60ms");
   ASSERT_EQ(doc["points"].size(), 2u);
-  double capacity[2] = {0, 0};
+  json searches[2];
   for (int i = 0; i < 2; ++i) {
     const json& point = doc["points"][i];
     ASSERT_EQ(point["status"], "ok") << point.dump();
-    const json search = read_json(sweep.out / point["search"]["file"].get<std::string>());
-    EXPECT_EQ(search["schema"], "poolbench.search/1");
-    EXPECT_EQ(search["capacity"], point["search"]["capacity"]);
-    if (testing::kSanitized && search["outcome"] != "found" && only_behind_schedule(search)) {
-      GTEST_SKIP() << "the sanitized generator could not keep its schedule: " << search["message"];
-    }
+    searches[i] = read_json(sweep.out / point["search"]["file"].get<std::string>());
+    EXPECT_EQ(searches[i]["schema"], "poolbench.search/1");
+    EXPECT_EQ(searches[i]["capacity"], point["search"]["capacity"]);
+  }
+  if (testing::kSanitized &&
+      (some_trial_behind_schedule(searches[0]) || some_trial_behind_schedule(searches[1]))) {
+    GTEST_SKIP() << "the sanitized generator could not keep its schedule: "
+                 << searches[0]["message"] << "; " << searches[1]["message"];
+  }
+  double capacity[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    const json& point = doc["points"][i];
     ASSERT_EQ(point["search"]["outcome"], "found") << point["search"].dump();
     capacity[i] = point["search"]["capacity"]["low_rps"].get<double>();
     EXPECT_LE(capacity[i], point["pool_size"].get<int>() / 0.010) << point.dump();
