@@ -47,7 +47,6 @@ SqlStatement SqlStatement::parse(std::string_view text) {
   for (const auto& named : kNamedStatements) {
     if (text == named.name) parsed.statement_ = std::string(named.statement);
   }
-  std::vector<std::string> placeholders;  // distinct, in order of first use
   std::string_view rest = parsed.statement_;
   for (;;) {
     const auto open = rest.find('{');
@@ -55,18 +54,10 @@ SqlStatement SqlStatement::parse(std::string_view text) {
     const auto close = rest.find('}', open);
     const std::string_view placeholder =
         close == std::string_view::npos ? rest.substr(open) : rest.substr(open, close - open + 1);
-    const std::int64_t range = range_of(placeholder);
-    auto known = std::find(placeholders.begin(), placeholders.end(), placeholder);
-    if (known == placeholders.end()) {
-      placeholders.emplace_back(placeholder);
-      parsed.ranges_.push_back(range);
-      known = placeholders.end() - 1;
-    }
-    parsed.pieces_.push_back(
-        {std::string(rest.substr(0, open)), static_cast<int>(known - placeholders.begin())});
+    parsed.pieces_.push_back({std::string(rest.substr(0, open)), range_of(placeholder)});
     rest.remove_prefix(close + 1);
   }
-  parsed.pieces_.push_back({std::string(rest), -1});
+  parsed.pieces_.push_back({std::string(rest), Piece::kNone});
   return parsed;
 }
 
@@ -84,9 +75,7 @@ std::string SqlStatement::render(std::mt19937_64& random, std::int64_t keys,
   out.reserve(statement_.size() + 16);
   for (const Piece& piece : pieces_) {
     out.append(piece.text);
-    if (piece.placeholder >= 0) {
-      out.append(std::to_string(key_for(ranges_[static_cast<std::size_t>(piece.placeholder)])));
-    }
+    if (piece.range != Piece::kNone) out.append(std::to_string(key_for(piece.range)));
   }
   return out;
 }
@@ -95,7 +84,7 @@ std::string SqlStatement::render_with_ones() const {
   std::string out;
   for (const Piece& piece : pieces_) {
     out.append(piece.text);
-    if (piece.placeholder >= 0) out.push_back('1');
+    if (piece.range != Piece::kNone) out.push_back('1');
   }
   return out;
 }

@@ -50,14 +50,16 @@ class SqlStatement {
   std::string render_with_ones() const;
 
  private:
+  // Literal text, then a placeholder: its range (N, or 0 for {rand}; RequestKeys draws once per
+  // range), or kNone for the last piece.
   struct Piece {
-    std::string text;      // literal text before the placeholder
-    int placeholder = -1;  // index into ranges_, -1: none (the last piece)
+    static constexpr std::int64_t kNone = -1;
+    std::string text;
+    std::int64_t range = kNone;
   };
   std::string spelling_;
   std::string statement_;
   std::vector<Piece> pieces_;
-  std::vector<std::int64_t> ranges_;  // per distinct placeholder: N, or 0 for {rand}
 };
 
 }  // namespace poolbench
