@@ -17,9 +17,7 @@ using json = nlohmann::json;
 
 constexpr const char* kRuleText =
     "Per mode, pools sorted by size. A pool passes when its point ran (status ok), its run is "
-    "valid (result.valid, or invalid only for this generator's lag, result.reasons = "
-    "[schedule_lag_exceeded], which the search accepts when the SLO was met with the lag "
-    "counted), its search outcome is one of accepted_outcomes and its SLO capacity "
+    "valid (result.valid), its search outcome is one of accepted_outcomes and its SLO capacity "
     "lower bound (search.capacity.low_rps) is at least the target rate, or, without a target "
     "rate, at least within_best_fraction of the mode's best lower bound. The recommendation is "
     "the smallest passing pool whose next larger pool in the grid also passes (the largest pool "
@@ -58,8 +56,7 @@ struct PoolPoint {
   int pool = 0;
   const json* entry = nullptr;  // the sweep.json point
   std::string status;
-  json valid;                       // the run's "valid"; null when there is no run
-  bool only_generator_lag = false;  // invalid only for schedule_lag_exceeded
+  json valid;  // the run's "valid"; null when there is no run
   std::string outcome;
   std::optional<double> low, high;
   std::string excluded_because;  // empty when the capacity is usable
@@ -72,7 +69,7 @@ std::string exclusion(const PoolPoint& p) {
     return "status " + p.status +
            (reason.is_string() ? " (" + reason.get<std::string>() + ")" : "");
   }
-  if (p.valid == false && !p.only_generator_lag) return "run invalid";
+  if (p.valid == false) return "run invalid";
   if (!p.entry->value("search", json()).is_object()) return "no search data";
   if (std::find(kAcceptedOutcomes.begin(), kAcceptedOutcomes.end(), p.outcome) ==
       kAcceptedOutcomes.end()) {
@@ -88,10 +85,7 @@ PoolPoint read_point(const json& entry) {
   p.pool = entry.value("pool_size", 0);
   p.status = entry.value("status", "missing");
   const json& run = entry.value("result", json());
-  if (run.is_object()) {
-    p.valid = run.value("valid", json());
-    p.only_generator_lag = run.value("reasons", json()) == json::array({"schedule_lag_exceeded"});
-  }
+  if (run.is_object()) p.valid = run.value("valid", json());
   const json search = entry.value("search", json());
   if (search.is_object()) {
     p.outcome = search.value("outcome", "missing");

@@ -15,10 +15,8 @@ using json = nlohmann::json;
 
 // A trial's verdict. `straddles`: the only failed criterion is an interval that contains the
 // limit, so more samples could still make the probe pass. `generator_behind`: the only failure
-// is this generator missing its own schedule, which says nothing against the target (the lag is
-// in the response times already, so it can only make them look worse). Such a trial is run
-// again while --max-trials allows; the last one allowed passes, flagged: the SLO was met with
-// the lag counted.
+// is this generator missing its own schedule, which says nothing about the target (the lag is
+// in the response times already, so it can only make them look worse); the trial is run again.
 struct TrialVerdict {
   json entry;
   bool pass = false;
@@ -69,15 +67,6 @@ TrialVerdict judge_trial(const TrialRun& trial, double rate, const LoadSettings&
                    {"latency_us", field_of(trial.document, "latency_us")},
                    {"service_time_us", field_of(trial.document, "service_time_us")}};
   return verdict;
-}
-
-// A machine too busy for this generator's 1 ms schedule (other work on its CPU) would
-// otherwise fail every probe, whatever the rate, and walk the search down to --min-rate.
-void accept_generator_lag(TrialVerdict& verdict) {
-  verdict.pass = true;
-  verdict.entry["pass"] = true;
-  verdict.entry["reasons"] = json::array();
-  verdict.entry["generator_lag_accepted"] = true;
 }
 
 // Thrown through the search when a trial ends it (the target failed, a stop was asked).
@@ -196,11 +185,9 @@ bool Searcher::probe(double rate) {
       probes_.push_back(std::move(entry));
       throw;
     }
-    const bool retry = verdict.generator_behind && trial < settings_.max_trials;
-    if (verdict.generator_behind && !retry) accept_generator_lag(verdict);
     entry["trials"].push_back(verdict.entry);
     if (hooks_.on_trial_done) hooks_.on_trial_done(verdict.entry, rate, capacity_json());
-    if (retry) {
+    if (verdict.generator_behind && trial < settings_.max_trials) {
       entry["trials"].back()["retried"] = true;  // kept for the record, not judged
       probe_runs_.pop_back();
       ++retries;

@@ -19,7 +19,6 @@ struct PointSpec {
   std::string outcome = "found";
   bool valid = true;
   std::string status = "ok";
-  std::vector<std::string> reasons = {};  // the run's, when not valid
 };
 
 // A sweep point as `loadgen sweep --search` writes it (results/README.md): capacity
@@ -31,7 +30,6 @@ json point(const std::string& mode, int pool, double low, const PointSpec& spec 
   if (has_run) {
     run = {{"schema", "poolbench.run/1"},
            {"valid", spec.valid},
-           {"reasons", spec.reasons},
            {"throughput_rps", low},
            {"model_prediction",
             mode == "inline" ? json(nullptr) : json({{"knee_pool", kKneePool}, {"cpus", 1}})}};
@@ -182,20 +180,6 @@ TEST(Recommend, AnInvalidRunIsNeverRecommended) {
   EXPECT_EQ(verdict["curve"][2]["passes"], false);
   EXPECT_EQ(verdict["curve"][2]["excluded_because"], "run invalid");
   EXPECT_TRUE(mentions(verdict, "pool 4: run invalid"));
-}
-
-TEST(Recommend, ARunInvalidOnlyForTheGeneratorsLagKeepsItsPoolUsable) {
-  // The search accepts such a run on its last trial (the SLO met with the lag counted).
-  json points = curve({{1, 100}, {2, 200}, {8, 700}, {16, 720}});
-  points.insert(points.begin() + 2, point("call-in-thread", 4, 650,
-                                          {.valid = false, .reasons = {"schedule_lag_exceeded"}}));
-  const json verdict = mode_of(recommend(sweep_of(points), 600.0));
-  EXPECT_EQ(verdict["recommended_pool"], 4);
-  EXPECT_TRUE(verdict["curve"][2]["excluded_because"].is_null());
-  // Lag and anything else: invalid.
-  points[2] = point("call-in-thread", 4, 650,
-                    {.valid = false, .reasons = {"schedule_lag_exceeded", "unstable"}});
-  EXPECT_EQ(mode_of(recommend(sweep_of(points), 600.0))["recommended_pool"], 8);
 }
 
 TEST(Recommend, FewerThanTwoUsablePoolSizesIsNoRecommendation) {
