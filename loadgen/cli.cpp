@@ -84,6 +84,12 @@ void add_timing_options(CLI::App& app, LoadSettings& s) {
   add_duration(app, "--timeout", s.timeout,
                "Per request, from its intended send time; a timeout is recorded at this value")
       ->group(timing_group);
+  add_duration(app, "--late-send", s.late_send,
+               "Open loop: a send further than this behind its intended time is late, and over "
+               "1% late sends make the run invalid (schedule_lag_exceeded). Its lag is charged to "
+               "response time either way; raise it on a shared machine when the SLO is far above "
+               "it")
+      ->group(timing_group);
   add_duration(app, "--connect-timeout", s.connect_timeout,
                "Time allowed to open all connections (refused ones are retried meanwhile: the "
                "server may still be starting)")

@@ -7,6 +7,7 @@ namespace poolbench {
 RequestAccounting::RequestAccounting(const LoadSettings& settings, bool assess_halves)
     : interval_(settings.interval),
       timeout_us_(rounded_us(settings.timeout)),
+      late_send_us_(rounded_us(settings.late_send)),
       // HdrHistogram's recordValueWithExpectedInterval: closed loop only (validate() refuses it
       // in open loop, whose response times already start at the intended time).
       expected_interval_us_(
@@ -53,7 +54,7 @@ void RequestAccounting::completed(const RequestTimes& request, TimePoint now) {
   counts.service_time.record(rounded_us(now - request.sent));
   const std::int64_t lag_us = rounded_us(request.sent - request.intended);
   counts.schedule_lag.record(lag_us);
-  if (lag_us > kLateSendUs) ++counts.late_sends;
+  if (lag_us > late_send_us_) ++counts.late_sends;
   record_half(half_of(request.intended), response_us, 1);
 }
 

@@ -127,6 +127,7 @@ class RequestAccounting {
 
   const std::chrono::nanoseconds interval_;
   const std::int64_t timeout_us_;
+  const std::int64_t late_send_us_;
   const std::int64_t expected_interval_us_;  // 0: no correction
   const bool assess_halves_;
 

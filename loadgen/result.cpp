@@ -66,6 +66,7 @@ json config_json(const LoadSettings& s) {
       {"warmup_s", seconds_of(s.warmup)},
       {"timeout_s", seconds_of(s.timeout)},
       {"connect_timeout_s", seconds_of(s.connect_timeout)},
+      {"late_send_s", seconds_of(s.late_send)},
       {"think_time_s", seconds_of(s.think_time)},
       {"interval_s", seconds_of(s.interval)},
       {"protocol", to_string(s.protocol)},
@@ -159,6 +160,8 @@ LoadSettings settings_from_json(const json& c) {
   s.warmup = from_seconds(c.at("warmup_s").get<double>());
   s.timeout = from_seconds(c.at("timeout_s").get<double>());
   s.connect_timeout = from_seconds(c.at("connect_timeout_s").get<double>());
+  // Files written before --late-send existed used 1 ms.
+  s.late_send = from_seconds(c.value("late_send_s", 0.001));
   s.think_time = from_seconds(c.at("think_time_s").get<double>());
   s.interval = from_seconds(c.at("interval_s").get<double>());
   s.protocol = parse_protocol(c.at("protocol").get<std::string>());

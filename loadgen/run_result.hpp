@@ -30,7 +30,6 @@
 
 namespace poolbench {
 
-constexpr std::int64_t kLateSendUs = 1000;  // a send more than this behind its intended time
 constexpr std::int64_t kHistogramHighestUs = 3'600'000'000;  // 1 hour, microseconds
 // Fewer measured requests make a run invalid ("insufficient_samples"): a 95% interval for p99
 // needs a sample beyond it, n >= log(0.05) / log(0.99).
@@ -106,7 +105,7 @@ struct RequestCounts {
   std::uint64_t completed = 0;
   std::uint64_t timeouts = 0;
   std::uint64_t unfinished = 0;  // still outstanding when an interrupted run gave up on them
-  std::uint64_t late_sends = 0;  // schedule lag > kLateSendUs
+  std::uint64_t late_sends = 0;  // schedule lag > LoadSettings::late_send
   ErrorCounts errors;
 
   // Microseconds. Response time includes timeouts (at the timeout value); service time and

@@ -55,6 +55,7 @@ void LoadSettings::validate() const {
   if (warmup.count() < 0) fail("--warmup must not be negative");
   if (timeout.count() <= 0) fail("--timeout must be positive");
   if (connect_timeout.count() <= 0) fail("--connect-timeout must be positive");
+  if (late_send.count() <= 0) fail("--late-send must be positive");
   if (think_time.count() < 0) fail("--think-time must not be negative");
   if (think_time.count() > 0 && rate > 0) fail("--think-time applies to the closed loop only");
   if (interval < std::chrono::milliseconds(10)) fail("--interval must be at least 10ms");

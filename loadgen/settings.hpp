@@ -36,6 +36,8 @@ struct LoadSettings {
   std::chrono::nanoseconds warmup{std::chrono::seconds(1)};
   std::chrono::nanoseconds timeout{std::chrono::seconds(5)};  // per request, from intended
   std::chrono::nanoseconds connect_timeout{std::chrono::seconds(3)};
+  // A send further than this behind its intended time is a late send (loadgen/README.md §1).
+  std::chrono::nanoseconds late_send{std::chrono::milliseconds(1)};
   std::chrono::nanoseconds think_time{0};  // closed loop: pause between reply and next request
   std::chrono::nanoseconds interval{std::chrono::seconds(1)};  // per-interval series, status
   Protocol protocol = Protocol::kAck;

@@ -60,15 +60,17 @@ json read_json(const std::filesystem::path& path) {
   return json::parse(in);
 }
 
-// Whether some trial of a search found this generator behind its own schedule: a sanitized
-// loadgen on a busy machine measures itself there, not the server, and the search may count
-// such a trial as a pass or a fail (search.cpp).
-bool some_trial_behind_schedule(const json& search) {
+// Whether a probe of a search failed only because this generator fell behind its own schedule
+// (no other reason, in any trial): a loadgen starved of CPU on a busy machine measures itself
+// there, not the server, and the search then walks below what the pool can do. (Above the
+// pool's capacity, sends also wait for a free slot; such probes fail for the SLO too.)
+bool some_probe_failed_only_behind_schedule(const json& search) {
+  const json only_invalid = json::array({"run_invalid"});
+  const json only_lag = json::array({"schedule_lag_exceeded"});
   for (const json& probe : search["probes"]) {
+    if (probe["pass"] == true) continue;
     for (const json& trial : probe["trials"]) {
-      for (const json& reason : trial["run_reasons"]) {
-        if (reason == "schedule_lag_exceeded") return true;
-      }
+      if (trial["reasons"] == only_invalid && trial["run_reasons"] == only_lag) return true;
     }
   }
   return false;
@@ -220,6 +222,9 @@ TEST(Sweep, SearchingARunningServerGivesACapacityPerPoolSize) {
        "1,4", "--search", "--slo", "p90<=60ms", "--connections", "16", "--depth", "4", "--duration",
        "300ms", "--warmup", "200ms", "--trials", "1", "--max-trials", "2", "--precision", "0.3",
        "--min-samples", "300", "--start-rate", "80",
+       // Sends up to 5 ms late are harmless against a 60 ms objective (their lag is in the
+       // response times); 1 ms is often missed on a CI machine running two tests at once.
+       "--late-send", "5ms",
        // Bounds the walk down if every probe fails: a trial lasts --min-samples / rate.
        "--min-rate", "40", "--cool-down", "100ms", "--no-calibrate"},
       std::chrono::seconds(280));
@@ -235,9 +240,10 @@ TEST(Sweep, SearchingARunningServerGivesACapacityPerPoolSize) {
     EXPECT_EQ(searches[i]["schema"], "poolbench.search/1");
     EXPECT_EQ(searches[i]["capacity"], point["search"]["capacity"]);
   }
-  if (testing::kSanitized &&
-      (some_trial_behind_schedule(searches[0]) || some_trial_behind_schedule(searches[1]))) {
-    GTEST_SKIP() << "the sanitized generator could not keep its schedule: "
+  if (some_probe_failed_only_behind_schedule(searches[0]) ||
+      some_probe_failed_only_behind_schedule(searches[1])) {
+    GTEST_SKIP() << "the generator could not keep its schedule on this machine, so a probe "
+                    "failed for it and the capacities measure the machine, not the pool: "
                  << searches[0]["message"] << "; " << searches[1]["message"];
   }
   double capacity[2] = {0, 0};

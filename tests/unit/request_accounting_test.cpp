@@ -98,6 +98,21 @@ TEST(RequestAccounting, ResponseServiceAndLagAreMeasuredFromTheirOwnStarts) {
   EXPECT_EQ(c.late_sends, 2u);
 }
 
+TEST(RequestAccounting, ALateSendIsOneFurtherBehindThanTheLateSendSetting) {
+  LoadSettings settings = Books::make_settings();
+  settings.late_send = milliseconds(3);
+  RequestAccounting books(settings, true);
+  Books b;  // only for its timeline
+  books.start(b.timeline);
+  for (const int lag_ms : {2, 3, 4}) {
+    books.sent(true);
+    books.completed({b.at(100), b.at(100 + lag_ms), true}, b.at(110));
+  }
+  const RequestCounts c = books.take_totals().counts;
+  EXPECT_EQ(c.late_sends, 1u);  // only the 4 ms lag: 3 ms is not further behind than 3 ms
+  EXPECT_NEAR(static_cast<double>(c.schedule_lag.max()), 4000, 10);  // every lag is recorded
+}
+
 TEST(RequestAccounting, TimeoutsAreRecordedAtTheTimeoutValue) {
   Books b;
   b.books.timed_out(b.measured(0), b.at(1500));
