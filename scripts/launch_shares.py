@@ -9,6 +9,7 @@ adds that, `--start-at` and `--json` itself, so the passed flags must not carry 
 import datetime
 import math
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -46,21 +47,35 @@ def _names_target(flag):
     return flag == "--target" or flag.startswith("--target=") or flag.startswith("-t")
 
 
+# RFC 3339: date, "T" (or a space), time with optional fraction, zone "Z" or +hh:mm.
+RFC3339_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d+)?"
+                        r"(?:([Zz])|([+-])(\d\d):(\d\d))$")
+
+
 def parse_start_at(text):
     """Epoch seconds of TIME: epoch seconds (1764650000.5) or RFC 3339 with a zone."""
     try:
-        return float(text)
+        epoch = float(text)
     except ValueError:
-        pass
-    iso = text.strip().upper().replace("Z", "+00:00")
-    try:
-        moment = datetime.datetime.fromisoformat(iso)
-    except ValueError:
+        epoch = None
+    if epoch is not None and math.isfinite(epoch):
+        return epoch
+    match = RFC3339_RE.match(text.strip())
+    if not match:
         raise UsageError(f"--start-at {text!r}: expected epoch seconds (1764650000.5) or RFC "
-                         "3339 (2026-12-02T04:30:00Z)") from None
-    if moment.tzinfo is None:
-        raise UsageError(f"--start-at {text!r}: RFC 3339 needs a zone (Z or +hh:mm)")
-    return moment.timestamp()
+                         "3339 with a zone (2026-12-02T04:30:00Z, 2026-12-02T05:30:00+01:00)")
+    year, month, day, hour, minute, second = (int(part) for part in match.group(1, 2, 3, 4, 5, 6))
+    offset = datetime.timedelta(0)
+    if match.group(9):
+        sign = 1 if match.group(9) == "+" else -1
+        offset = sign * datetime.timedelta(hours=int(match.group(10)),
+                                           minutes=int(match.group(11)))
+    try:
+        moment = datetime.datetime(year, month, day, hour, minute, second,
+                                   tzinfo=datetime.timezone(offset))
+    except ValueError as error:
+        raise UsageError(f"--start-at {text!r}: {error}") from None
+    return moment.timestamp() + float(match.group(7) or 0)
 
 
 def start_time(start_at, start_in, now=None):
@@ -83,6 +98,13 @@ def utc_text(epoch):
     """RFC 3339 UTC spelling of epoch seconds, for messages."""
     moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def run_captured(command, **options):
+    """subprocess.run with stdout and stderr captured as text (Python 3.6 has no
+    capture_output)."""
+    return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, **options)
 
 
 def find_loadgen(explicit):
