@@ -28,6 +28,9 @@ void add_load_options(CLI::App& app, LoadSettings& settings);
 // After parsing `app`: applies defaults that depend on other flags (--requests without
 // --duration runs until the requests are done), records argv, and validates. Throws
 // CLI::ValidationError so CLI11 prints it like any other bad flag.
+// --segment and --start-at: `loadgen run` only (a share of a load split over processes).
+void add_share_options(CLI::App& app, LoadSettings& settings);
+
 void finish_load_settings(const CLI::App& app, LoadSettings& settings,
                           const std::vector<std::string>& argv);
 

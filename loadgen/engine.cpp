@@ -98,10 +98,10 @@ void wait_while_refused(const asio::ip::tcp::endpoint& endpoint, TimePoint deadl
   }
 }
 
-// The settings as run: validated, the thread count resolved.
+// The settings as run: validated, this process's share of the load, the thread count resolved.
 LoadSettings resolved(const LoadSettings& requested) {
-  LoadSettings settings = requested;
-  settings.validate();
+  requested.validate();
+  LoadSettings settings = requested.share();
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (settings.threads == 0) settings.threads = std::min(cores, settings.connections);
   settings.threads = std::min(settings.threads, settings.connections);
@@ -178,9 +178,10 @@ void connect_all(WorkerSet& set, const asio::ip::tcp::endpoint& endpoint, TimePo
 }
 
 // The timeline from `now`: a short lead so every worker has the start before t0.
-Timeline timeline_from(TimePoint now, const LoadSettings& settings) {
+constexpr nanoseconds kLead = milliseconds(20);
+Timeline timeline_from(TimePoint now, const LoadSettings& settings, nanoseconds lead) {
   Timeline timeline;
-  timeline.t0 = now + milliseconds(20);
+  timeline.t0 = now + lead;
   timeline.window_start = timeline.t0 + settings.warmup;
   timeline.window_end = TimePoint::max();
   if (settings.duration.count() > 0)
@@ -192,6 +193,36 @@ Timeline timeline_from(TimePoint now, const LoadSettings& settings) {
     timeline.window_end = std::min(timeline.window_end, timeline.window_start + length);
   }
   return timeline;
+}
+
+// --start-at: sleeps until the workers' lead before the instant, then returns the lead that
+// puts t0 on it (read off the wall clock after the sleep, so an oversleep costs no skew). Wakes
+// to honour an interruption. Connected already, so a slow connect costs no skew either; a share
+// connected only after the instant starts at once, and its skew says so.
+nanoseconds lead_to_start(const LoadSettings& settings, const RunHooks& hooks) {
+  if (!settings.start_at) return kLead;
+  const auto wake = *settings.start_at - duration_cast<std::chrono::system_clock::duration>(kLead);
+  while (std::chrono::system_clock::now() < wake) {
+    if (hooks.stop != nullptr && hooks.stop->load()) return kLead;
+    std::this_thread::sleep_until(
+        std::min(wake, std::chrono::system_clock::now() + milliseconds(100)));
+  }
+  return std::max<nanoseconds>(*settings.start_at - std::chrono::system_clock::now(),
+                               milliseconds(1));
+}
+
+// Where t0 (`lead` from now) falls on this host's clocks, and its skew from --start-at.
+void record_start(RunResult& result, nanoseconds lead, const LoadSettings& settings) {
+  const auto wall =
+      std::chrono::system_clock::now() + duration_cast<std::chrono::system_clock::duration>(lead);
+  result.start_time = iso8601_utc(wall);
+  result.start_epoch_ms = duration_cast<milliseconds>(wall.time_since_epoch()).count();
+  result.t0_epoch_s = std::chrono::duration<double>(wall.time_since_epoch()).count();
+  result.t0_monotonic_s =
+      std::chrono::duration<double>((Clock::now() + lead).time_since_epoch()).count();
+  if (settings.start_at) {
+    result.start_skew_s = std::chrono::duration<double>(wall - *settings.start_at).count();
+  }
 }
 
 // How the watch ended.
@@ -253,7 +284,7 @@ class RunWatch {
 void RunWatch::sample_in_system(TimePoint now) {
   if (settings_.model() != LoadModel::kOpen) return;
   if (now < timeline_.window_start || now >= outcome_.window_end) return;
-  const double per_thread_rate = settings_.rate / settings_.threads;
+  const double per_thread_rate = settings_.share_rate() / settings_.threads;
   for (auto& worker : set_.workers())
     outcome_.in_system_sum += worker->in_system(now, per_thread_rate);
   ++outcome_.in_system_samples;
@@ -387,16 +418,14 @@ RunResult run_load(const LoadSettings& requested, const RunHooks& hooks) {
   }
   WorkerSet set(settings, budget);
   connect_all(set, endpoint, connect_deadline, settings);
+  const nanoseconds lead = lead_to_start(settings, hooks);
 
   RunResult result;
   result.host = host_info();
   result.run_id = new_run_id();
   const TimePoint now = Clock::now();
-  const Timeline timeline = timeline_from(now, settings);
-  const auto t0_wall = std::chrono::system_clock::now() +
-                       duration_cast<std::chrono::system_clock::duration>(timeline.t0 - now);
-  result.start_time = iso8601_utc(t0_wall);
-  result.start_epoch_ms = duration_cast<milliseconds>(t0_wall.time_since_epoch()).count();
+  const Timeline timeline = timeline_from(now, settings, lead);
+  record_start(result, timeline.t0 - now, settings);
   const double cpu_start = own_usage().cpu_s;
   set.on_each([&](Worker& worker) { worker.start(timeline); });
 

@@ -49,7 +49,7 @@ std::string repeated_run(const std::vector<json>& runs, const std::vector<std::s
 }
 
 std::vector<SettingDifference> setting_differences(const json& reference, const json& config,
-                                                   bool concurrent) {
+                                                   bool concurrent, bool shares) {
   std::vector<SettingDifference> differences;
   auto compare = [&](const std::string& field, const std::string& value,
                      const std::string& reference_value) {
@@ -66,6 +66,12 @@ std::vector<SettingDifference> setting_differences(const json& reference, const 
   if (!concurrent) {
     for (const char* name : {"connections", "rate"}) {
       compare(std::string("config.") + name, config.at(name).dump(), reference.at(name).dump());
+    }
+  }
+  if (shares) {
+    for (const char* name : {"rate", "seed", "warmup_s", "start_at"}) {
+      compare(std::string("config.") + name, config.value(name, json()).dump(),
+              reference.value(name, json()).dump());
     }
   }
   compare("model", model_of(config), model_of(reference));

@@ -43,9 +43,11 @@ struct SettingDifference {
 
 // Every setting of `config` that differs from `reference` (both "config" objects) among those
 // a merge needs equal. Concurrent generators may differ in connections and rate (they split one
-// load); repetitions may not.
+// load); repetitions may not. The shares of one --segment layout run one plan: its rate, seed,
+// warm-up and start instant must agree (their connections are their own parts).
 std::vector<SettingDifference> setting_differences(const nlohmann::json& reference,
-                                                   const nlohmann::json& config, bool concurrent);
+                                                   const nlohmann::json& config, bool concurrent,
+                                                   bool shares = false);
 
 // "input_invalid:<name>:<reason>" for every reason of every input whose "valid" is false.
 std::vector<std::string> invalid_input_reasons(const std::vector<nlohmann::json>& runs,

@@ -22,6 +22,16 @@ void add_merge_command(CLI::App& parent, MergeCommand& merge) {
       "By default the inputs are repetitions: throughput is pooled over their windows, with\n"
       "a 95% t interval of the per-run throughputs and the spread of their p99. With\n"
       "--concurrent they ran at the same time against one server: throughputs add.\n\n"
+      "The shares of one load (loadgen run --segment i/N) are recognised and merged as\n"
+      "concurrent: their rate, seed, warm-up and --start-at must agree, a share given twice\n"
+      "is refused and a missing one makes the result invalid (segments_missing). For\n"
+      "concurrent inputs, merge.agents keeps each agent's host, share, start and figures;\n"
+      "merge.heterogeneity gives max/min of their p99 and throughput, the spread of their\n"
+      "starts and how much their windows overlapped. The merged run is invalid when the\n"
+      "agents disagree (p99s more than 2x and 1 ms apart; shares' throughputs more than 10%\n"
+      "apart: agents_disagree) or their windows overlap for less than 90% of the shortest\n"
+      "(agents_not_overlapping). The per-interval series are merged on the agents' common\n"
+      "wall-clock timeline (clock.t0_epoch_s).\n\n"
       "The merged run is valid only if every input is: an invalid input adds the reason\n"
       "input_invalid:FILE:REASON. A run given twice (the same run_id, or for files written\n"
       "before run ids the same content) is refused: it would count twice. Inputs whose\n"
@@ -43,8 +53,8 @@ void add_merge_command(CLI::App& parent, MergeCommand& merge) {
                       "invalid)");
   merge.app->footer(
       "EXIT STATUS\n  0  merged\n  1  the output could not be written\n"
-      "  2  bad flags, unreadable input, different schemas, a run given twice, or settings\n"
-      "     that differ (without --force)");
+      "  2  bad flags, unreadable input, different schemas, a run or share given twice,\n"
+      "     different --segment layouts, or settings that differ (without --force)");
 }
 
 int merge_command(MergeCommand& merge) {

@@ -75,6 +75,8 @@ json config_json(const LoadSettings& s) {
       {"expect", s.expect},
       {"co_correction", s.expected_interval.count() > 0 ? "expected_interval" : "none"},
       {"expected_interval_us", seconds_of(s.expected_interval) * 1e6},
+      {"segment", {{"index", s.segment.index}, {"count", s.segment.count}}},
+      {"start_at", s.start_at ? json(iso8601_utc(*s.start_at)) : json(nullptr)},
   };
 }
 
@@ -99,6 +101,10 @@ json to_json(const RunResult& r) {
       {"config", config_json(r.settings)},
       {"run_id", r.run_id},
       {"start_time", r.start_time},
+      {"clock",
+       {{"t0_epoch_s", r.t0_epoch_s},
+        {"t0_monotonic_s", r.t0_monotonic_s},
+        {"start_skew_s", r.start_skew_s ? json(*r.start_skew_s) : json(nullptr)}}},
       {"host",
        {{"hostname", r.host.hostname},
         {"os", r.host.os},
@@ -169,6 +175,13 @@ LoadSettings settings_from_json(const json& c) {
   s.request = c.at("request").get<std::string>();
   s.expect = c.at("expect").get<std::string>();
   s.expected_interval = from_seconds(c.at("expected_interval_us").get<double>() / 1e6);
+  // Files written before --segment and --start-at: one whole load, started when connected.
+  if (c.contains("segment")) {
+    s.segment = {c["segment"].at("index").get<int>(), c["segment"].at("count").get<int>()};
+  }
+  if (c.contains("start_at") && c["start_at"].is_string()) {
+    s.start_at = parse_start_at(c["start_at"].get<std::string>());
+  }
   return s;
 }
 
@@ -189,6 +202,14 @@ RunResult run_result_from_json(const json& doc) {
   r.settings = settings_from_json(doc.at("config"));
   r.run_id = doc.value("run_id", "");  // absent in files written before run ids
   r.start_time = doc.at("start_time").get<std::string>();
+  if (doc.contains("clock")) {
+    const json& clock = doc["clock"];
+    r.t0_epoch_s = clock.value("t0_epoch_s", 0.0);
+    r.t0_monotonic_s = clock.value("t0_monotonic_s", 0.0);
+    if (clock.contains("start_skew_s") && clock["start_skew_s"].is_number()) {
+      r.start_skew_s = clock["start_skew_s"].get<double>();
+    }
+  }
   const json& host = doc.at("host");
   r.host.hostname = host.at("hostname").get<std::string>();
   r.host.os = host.at("os").get<std::string>();

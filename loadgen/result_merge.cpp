@@ -10,6 +10,7 @@
 #include <string_view>
 #include <utility>
 
+#include "agent_merge.hpp"
 #include "host_info.hpp"
 #include "merge_checks.hpp"
 #include "result.hpp"
@@ -36,12 +37,12 @@ void check_schemas(const std::vector<json>& runs, const std::vector<std::string>
 // returned (as "<input>: <field> <value> vs <value>") instead of refused.
 std::vector<std::string> check_same_experiment(const std::vector<json>& runs,
                                                const std::vector<std::string>& names,
-                                               const MergeOptions& options) {
+                                               const MergeOptions& options, bool shares) {
   std::vector<std::string> forced;
   const json& reference = runs[0].at("config");
   for (std::size_t i = 1; i < runs.size(); ++i) {
     for (const SettingDifference& d :
-         setting_differences(reference, runs[i].at("config"), options.concurrent)) {
+         setting_differences(reference, runs[i].at("config"), options.concurrent, shares)) {
       const std::string what = d.field + " differs (" + d.value + " in " +
                                merge_input_name(names, i) + ", " + d.reference_value + " in " +
                                merge_input_name(names, 0) + ")";
@@ -65,8 +66,9 @@ RunResult read_input(const json& run, const std::string& name) {
   }
 }
 
-// Adds run `r` to `merged` (the first input, then the sum of those so far).
-void add_run(RunResult& merged, const RunResult& r, const MergeOptions& options) {
+// Adds run `r` to `merged` (the first input, then the sum of those so far). The shares of one
+// --segment layout are concurrent and share one plan: its rate is theirs, not their sum.
+void add_run(RunResult& merged, const RunResult& r, const MergeOptions& options, bool shares) {
   merged.merge(r);
   merged.cpu_s += r.cpu_s;
   merged.in_system_samples += r.in_system_samples;
@@ -74,7 +76,7 @@ void add_run(RunResult& merged, const RunResult& r, const MergeOptions& options)
   if (options.concurrent) {
     // One experiment split over generators: the load adds up, the windows overlap.
     merged.settings.connections += r.settings.connections;
-    merged.settings.rate += r.settings.rate;
+    if (!shares) merged.settings.rate += r.settings.rate;
     merged.settings.threads += r.settings.threads;
     merged.mean_in_system += r.mean_in_system;
     merged.window_s = std::max(merged.window_s, r.window_s);
@@ -121,15 +123,27 @@ json run_entry(const json& run, const std::string& name) {
 
 // The sum of the inputs, finalized (its own checks; the inputs' come on top).
 RunResult add_up(const std::vector<json>& runs, const std::vector<std::string>& names,
-                 const MergeOptions& options) {
+                 const MergeOptions& options, bool shares) {
   RunResult merged = read_input(runs[0], merge_input_name(names, 0));
   for (std::size_t i = 1; i < runs.size(); ++i)
-    add_run(merged, read_input(runs[i], merge_input_name(names, i)), options);
+    add_run(merged, read_input(runs[i], merge_input_name(names, i)), options, shares);
   merged.run_id = new_run_id();  // a new document; the inputs' ids are in merge.runs
   merged.settings.threads = std::max(merged.settings.threads, 1);
+  merged.settings.segment = {};  // the whole load (segments_missing says if it is not)
   merged.first_half = {};
   merged.second_half = {};
-  merged.intervals.clear();  // per-interval percentiles cannot be combined; see the inputs
+  merged.start_skew_s.reset();  // each agent's is in merge.agents
+  merged.t0_monotonic_s = 0;    // the agents' monotonic clocks are not comparable
+  // Concurrent runs line up on the wall clock; repetitions do not overlap at all.
+  merged.intervals =
+      options.concurrent ? merged_interval_series(runs) : std::vector<IntervalStats>{};
+  for (const json& run : runs) {  // the merged run starts with the earliest agent
+    const double t0 = run.contains("clock") ? run["clock"].value("t0_epoch_s", 0.0) : 0.0;
+    if (t0 > 0 && (merged.t0_epoch_s == 0 || t0 < merged.t0_epoch_s)) {
+      merged.t0_epoch_s = t0;
+      merged.start_time = run.at("start_time").get<std::string>();
+    }
+  }
   merged.finalize();
   return merged;
 }
@@ -143,9 +157,13 @@ json merge_runs(const std::vector<json>& runs, const std::vector<std::string>& n
   if (const std::string repeated = repeated_run(runs, names); !repeated.empty()) {
     throw MergeError("cannot merge: " + repeated + "; a run given twice would count twice");
   }
-  const std::vector<std::string> forced = check_same_experiment(runs, names, options);
+  const SegmentLayout layout = segment_layout(runs, names);
+  const bool shares = layout.count > 1;
+  MergeOptions effective = options;
+  effective.concurrent = options.concurrent || shares;  // shares of one load ran together
+  const std::vector<std::string> forced = check_same_experiment(runs, names, effective, shares);
 
-  json doc = to_json(add_up(runs, names, options));
+  json doc = to_json(add_up(runs, names, effective, shares));
   json from = json::array();
   json entries = json::array();
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -153,13 +171,20 @@ json merge_runs(const std::vector<json>& runs, const std::vector<std::string>& n
     entries.push_back(run_entry(runs[i], merge_input_name(names, i)));
   }
   doc["merged_from"] = std::move(from);
-  doc["merge"] = {{"kind", options.concurrent ? "concurrent" : "repeated"},
-                  {"runs", std::move(entries)},
-                  {"forced_differences", forced}};
-  if (!options.concurrent && runs.size() >= 2) add_spread(doc["merge"], runs);
+  doc["merge"] = {
+      {"kind", shares ? "segments" : (effective.concurrent ? "concurrent" : "repeated")},
+      {"runs", std::move(entries)},
+      {"forced_differences", forced}};
+  if (!effective.concurrent && runs.size() >= 2) add_spread(doc["merge"], runs);
   // The merged run is only as valid as its inputs: a check the sum cannot redo (the halves of
   // each window) or one an input failed stays failed.
   std::vector<std::string> reasons = invalid_input_reasons(runs, names);
+  if (effective.concurrent) {
+    AgentReport report = agent_report(runs, names, layout);
+    doc["merge"]["agents"] = std::move(report.agents);
+    doc["merge"]["heterogeneity"] = std::move(report.heterogeneity);
+    reasons.insert(reasons.end(), report.reasons.begin(), report.reasons.end());
+  }
   if (!forced.empty()) reasons.emplace_back("merged_different_settings");
   for (const std::string& reason : reasons)
     doc["reasons"].push_back(reason);

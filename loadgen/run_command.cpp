@@ -111,6 +111,7 @@ void add_run_command(CLI::App& parent, RunCommand& run) {
       "The first --warmup is excluded from every number; requests intended within --duration\n"
       "after it are measured, and waited for up to --timeout after the window.");
   add_load_options(*run.app, run.settings);
+  add_share_options(*run.app, run.settings);
   add_run_output_options(*run.app, run);
   run.app->footer(
       "EXIT STATUS\n"
@@ -128,7 +129,10 @@ void add_run_command(CLI::App& parent, RunCommand& run) {
       "  loadgen run --target 127.0.0.1:9090 --duration 60s --interval 1s --hlog run.hlog\n"
       "  loadgen run --target 127.0.0.1:9090 --rate 500 --fail-on 'p99<=20ms,errors<=0.1%'\n"
       "  loadgen run --target 127.0.0.1:6379 --protocol raw --request PING --expect +PONG "
-      "-c 50 -d 16");
+      "-c 50 -d 16\n"
+      "  # share 1 of 4 of a 20,000 req/s Poisson load, all four starting at one instant:\n"
+      "  loadgen run --target 198.18.0.1:9090 -c 64 --rate 20000 --arrival poisson "
+      "--segment 1/4 --start-at 2026-12-02T04:30:00Z --json share-1.json");
 }
 
 void finish_run_command(RunCommand& run, const std::vector<std::string>& argv) {

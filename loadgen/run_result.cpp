@@ -18,6 +18,13 @@ std::string_view to_string(Phase phase) {
   return "?";
 }
 
+Phase parse_phase(std::string_view text) {
+  for (const Phase phase : {Phase::kWarmup, Phase::kMeasure, Phase::kDrain}) {
+    if (text == to_string(phase)) return phase;
+  }
+  throw std::invalid_argument("unknown interval phase '" + std::string(text) + "'");
+}
+
 std::string_view to_string(RunEnd end) {
   switch (end) {
     case RunEnd::kComplete:
@@ -115,7 +122,7 @@ void RunResult::finalize() {
   model = settings.model();
   threads = settings.threads;
   throughput_rps = window_s > 0 ? static_cast<double>(completed) / window_s : 0;
-  requested_rps = model == LoadModel::kOpen ? settings.rate : 0;
+  requested_rps = model == LoadModel::kOpen ? settings.share_rate() : 0;
   const double span = std::max(window_s, reply_span_s);
   achieved_rps = span > 0 ? static_cast<double>(completed + errors.requests) / span : 0;
   // Little's law over the response-time population: completed requests and timeouts (which

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,7 @@ inline double seconds_of(std::chrono::nanoseconds d) {
 
 enum class Phase { kWarmup, kMeasure, kDrain };
 std::string_view to_string(Phase phase);
+Phase parse_phase(std::string_view text);  // throws std::invalid_argument
 
 // One entry of the per-interval series: everything that *finished* during the interval
 // (completion time), measured or not, so the warm-up and the drain are visible too.
@@ -127,6 +129,11 @@ struct RunResult : RequestCounts {
   std::string run_id;               // new_run_id(); empty when read from an older file
   std::string start_time;           // ISO 8601 UTC of t0
   std::int64_t start_epoch_ms = 0;  // t0 again, for the .hlog (not in the JSON: start_time is)
+  // t0 on this host's clocks, to line up the shares of one load (loadgen/README.md §11): the
+  // wall clock (epoch seconds) and the monotonic clock (seconds since boot).
+  double t0_epoch_s = 0;
+  double t0_monotonic_s = 0;
+  std::optional<double> start_skew_s;  // with --start-at: t0 - start_at on the wall clock
   HostInfo host;
   LoadModel model = LoadModel::kClosed;
   RunEnd end = RunEnd::kComplete;

@@ -38,15 +38,14 @@ double SplitMix64::next_unit() {
 
 ArrivalPlan::ArrivalPlan(Arrival arrival, double rate, int index, int count, std::uint64_t seed)
     : arrival_(arrival),
-      rate_(arrival == Arrival::kUniform ? rate : rate / count),
+      rate_(rate),
+      index_(static_cast<std::uint64_t>(index)),
       k_(static_cast<std::uint64_t>(index)),
       stride_(static_cast<std::uint64_t>(count)),
-      poisson_ns_(0),
-      // Each seed and thread its own stream. The state must be scrambled, not just offset:
-      // SplitMix64's state advances by a constant, so seed * constant + index would make seed
-      // s + 1 replay seed s's stream one draw later (the search's trials, seeded s, s + 1, ...,
-      // would not be independent).
-      rng_(scramble(scramble(seed) + static_cast<std::uint64_t>(index) + 1)) {
+      // One stream per seed. The state must be scrambled, not just offset: SplitMix64's state
+      // advances by a constant, so seed * constant would make seed s + 1 replay seed s's stream
+      // one draw later (the search's trials, seeded s, s + 1, ..., would not be independent).
+      rng_(scramble(scramble(seed) + 1)) {
   if (!(rate > 0) || count < 1 || index < 0 || index >= count) {
     throw std::invalid_argument("ArrivalPlan: rate must be > 0 and 0 <= index < count");
   }
@@ -57,16 +56,32 @@ long double ArrivalPlan::uniform_ns(std::uint64_t k) const {
   return std::round(static_cast<long double>(k) * 1e9L / static_cast<long double>(rate_));
 }
 
-std::chrono::nanoseconds ArrivalPlan::next() {
-  if (arrival_ == Arrival::kUniform) {
-    const long double ns = uniform_ns(k_);
-    k_ += stride_;
-    return std::chrono::nanoseconds(std::llround(ns));
-  }
-  // Inverse transform of U in [0, 1): gap = -ln(1 - U) / lambda, never negative or infinite.
+// Inverse transform of U in [0, 1): gap = -ln(1 - U) / lambda, never negative or infinite.
+long double ArrivalPlan::poisson_gap_ns() {
   const double gap_s = -std::log1p(-rng_.next_unit()) / rate_;
-  poisson_ns_ += static_cast<long double>(gap_s) * 1e9L;
-  return std::chrono::nanoseconds(std::llround(poisson_ns_));
+  return static_cast<long double>(gap_s) * 1e9L;
+}
+
+long double ArrivalPlan::poisson_draw_to_lane() {
+  while (drawn_ <= k_) {
+    poisson_ns_ += poisson_gap_ns();
+    ++drawn_;
+  }
+  return poisson_ns_;
+}
+
+std::uint64_t ArrivalPlan::lane_count(std::uint64_t from, std::uint64_t to) const {
+  // Arrivals k in [0, n) with k % stride == index: ceil((n - index) / stride) when n > index.
+  auto below = [this](std::uint64_t n) {
+    return n <= index_ ? 0 : (n - index_ + stride_ - 1) / stride_;
+  };
+  return below(to) - below(from);
+}
+
+std::chrono::nanoseconds ArrivalPlan::next() {
+  const long double ns = arrival_ == Arrival::kUniform ? uniform_ns(k_) : poisson_draw_to_lane();
+  k_ += stride_;
+  return std::chrono::nanoseconds(std::llround(ns));
 }
 
 std::uint64_t ArrivalPlan::skip_to(std::chrono::nanoseconds t) {
@@ -85,24 +100,28 @@ std::uint64_t ArrivalPlan::skip_to(std::chrono::nanoseconds t) {
     k_ += skipped * stride_;
     return skipped;
   }
-  if (end_ns <= poisson_ns_) return 0;
+  // The total plan's arrivals before t: exactly, one draw each, while there are few.
+  const std::uint64_t from = k_;
   const long double mean = (end_ns - poisson_ns_) * static_cast<long double>(rate_) / 1e9L;
-  std::uint64_t skipped = 0;
-  if (mean < 64) {
+  if (mean < static_cast<long double>(kExactSkip)) {
     for (;;) {
-      const double gap_s = -std::log1p(-rng_.next_unit()) / rate_;
-      if (poisson_ns_ + static_cast<long double>(gap_s) * 1e9L >= end_ns) break;
-      poisson_ns_ += static_cast<long double>(gap_s) * 1e9L;
-      ++skipped;
+      // The lane's next arrival: drawn already (drawn_ > k_), or draw up to it.
+      if (poisson_draw_to_lane() >= end_ns) break;
+      k_ += stride_;
     }
-  } else {
-    // Box-Muller: one standard normal from two uniforms (1 - U keeps the log finite).
-    const double z = std::sqrt(-2.0 * std::log1p(-rng_.next_unit())) *
-                     std::cos(6.283185307179586 * rng_.next_unit());
-    const long double drawn = std::round(mean + std::sqrt(mean) * static_cast<long double>(z));
-    skipped = drawn <= 0 ? 0 : static_cast<std::uint64_t>(drawn);
+    return lane_count(from, k_);
   }
-  poisson_ns_ = end_ns;
+  // Box-Muller: one standard normal from two uniforms (1 - U keeps the log finite).
+  const double z = std::sqrt(-2.0 * std::log1p(-rng_.next_unit())) *
+                   std::cos(6.283185307179586 * rng_.next_unit());
+  const long double drawn = std::round(mean + std::sqrt(mean) * static_cast<long double>(z));
+  drawn_ += drawn <= 0 ? 0 : static_cast<std::uint64_t>(drawn);
+  poisson_ns_ = std::max(poisson_ns_, end_ns);
+  // The lane's next arrival is the first of its own after those drawn.
+  const std::uint64_t next_k =
+      drawn_ <= index_ ? index_ : drawn_ + (stride_ - (drawn_ - index_) % stride_) % stride_;
+  const std::uint64_t skipped = lane_count(from, next_k);
+  k_ = next_k;
   return skipped;
 }
 

@@ -1,12 +1,16 @@
 // Open-loop arrival plans: the intended send times of requests, independent of replies
 // (loadgen/README.md §2, the intended-time rule).
 //
-// A plan yields offsets from its start (the start of the load, warm-up included). Each
-// generator thread owns one plan; the threads' plans interleave into the requested total rate:
+// A plan yields offsets from its start (the start of the load, warm-up included). There is one
+// total plan of the requested rate; a plan object yields its lane, every `count`-th arrival of
+// the total from arrival `index` on. Each generator thread owns one lane; with --segment i/N, the
+// threads of every share together hold the N x T lanes, so the union of the shares' arrivals is
+// exactly the single-process plan, whatever the shares' thread counts (loadgen/README.md §2):
 //  - uniform: the total plan is t_k = k / R exactly (computed from k, never accumulated, so
-//    there is no drift); thread j of T takes k = j, j + T, j + 2T, ...
-//  - poisson: each thread draws exponential gaps at rate R / T from its own seeded RNG; the
-//    superposition of independent Poisson processes is Poisson at rate R.
+//    there is no drift);
+//  - poisson: the total plan is one stream of exponential gaps at rate R from one seeded RNG;
+//    each lane draws the whole stream and keeps its own arrivals, so that every process computes
+//    every arrival's time identically (a draw costs ~20 ns: R x lanes draws per second).
 // Closed loop has no plan: a request's intended time is the moment it is created.
 #pragma once
 
@@ -37,8 +41,8 @@ class SplitMix64 {
 
 class ArrivalPlan {
  public:
-  // The share of thread `index` of `count` threads in a plan of `rate` requests/s in total.
-  // `seed` matters for Poisson only (each thread mixes in its index).
+  // Lane `index` of `count` of a total plan of `rate` requests/s. `seed` matters for Poisson
+  // only (one stream per seed, shared by every lane).
   ArrivalPlan(Arrival arrival, double rate, int index, int count, std::uint64_t seed);
 
   // The offset of the next arrival from the plan start; non-decreasing.
@@ -46,18 +50,28 @@ class ArrivalPlan {
 
   // Drops every arrival next() would yield before offset `t` and returns how many, in O(1)
   // however many that is: a plan far behind an impossible rate is billions of arrivals overdue.
-  // Uniform: exact. Poisson: the count is drawn (exactly below a few dozen, from the normal
-  // approximation above) and, the process being memoryless, the next arrival is t plus a gap.
+  // Uniform: exact. Poisson: the total plan is stepped through exactly up to kExactSkip
+  // arrivals; beyond, their count is drawn from the normal approximation and, the process being
+  // memoryless, the plan restarts at t. (Lanes that skipped differently then no longer share
+  // one stream: only a plan already hopelessly behind gets there.)
   std::uint64_t skip_to(std::chrono::nanoseconds t);
 
  private:
+  static constexpr std::uint64_t kExactSkip = 1 << 16;
   long double uniform_ns(std::uint64_t k) const;
+  long double poisson_gap_ns();
+  // Draws the total Poisson plan up to arrival k_ (the lane's next one); its time.
+  long double poisson_draw_to_lane();
+  // How many of the total plan's arrivals [from, to) are this lane's.
+  std::uint64_t lane_count(std::uint64_t from, std::uint64_t to) const;
 
   Arrival arrival_;
-  double rate_;             // requests/s in total (uniform) or of this thread (poisson)
-  std::uint64_t k_;         // uniform: index of the next arrival in the total plan
-  std::uint64_t stride_;    // uniform: number of threads
-  long double poisson_ns_;  // poisson: time of the last arrival, nanoseconds
+  double rate_;                 // requests/s of the total plan
+  std::uint64_t index_;         // the lane
+  std::uint64_t k_;             // index of the lane's next arrival in the total plan
+  std::uint64_t stride_;        // the number of lanes
+  std::uint64_t drawn_ = 0;     // poisson: arrivals of the total plan drawn so far
+  long double poisson_ns_ = 0;  // poisson: time of the last arrival drawn, nanoseconds
   SplitMix64 rng_;
 };
 

@@ -56,6 +56,7 @@ void LoadSettings::validate() const {
   if (timeout.count() <= 0) fail("--timeout must be positive");
   if (connect_timeout.count() <= 0) fail("--connect-timeout must be positive");
   if (late_send.count() <= 0) fail("--late-send must be positive");
+  validate_share();
   if (think_time.count() < 0) fail("--think-time must not be negative");
   if (think_time.count() > 0 && rate > 0) fail("--think-time applies to the closed loop only");
   if (interval < std::chrono::milliseconds(10)) fail("--interval must be at least 10ms");
@@ -71,6 +72,41 @@ void LoadSettings::validate() const {
   if (expected_interval.count() > 0 && expected_interval < std::chrono::microseconds(10)) {
     fail("--expected-interval must be at least 10us");
   }
+}
+
+void LoadSettings::validate_share() const {
+  auto fail = [](const std::string& message) { throw std::invalid_argument(message); };
+  const std::string shares = std::to_string(segment.count);
+  if (connections < segment.count) {
+    fail("--connections " + std::to_string(connections) + " cannot give each of the " + shares +
+         " shares of --segment a connection: give at least " + shares);
+  }
+  if (model() == LoadModel::kClosed && requests > 0 &&
+      requests < static_cast<std::uint64_t>(segment.count)) {
+    fail("--requests " + std::to_string(requests) + " cannot give each of the " + shares +
+         " shares of --segment a request: give at least " + shares);
+  }
+  if (!start_at) return;
+  const auto now = std::chrono::system_clock::now();
+  const auto seconds_from_now = [&] {
+    return std::to_string(std::chrono::duration<double>(*start_at - now).count());
+  };
+  if (*start_at < now - kStartAtPastTolerance) {
+    fail("--start-at is " + seconds_from_now() +
+         " s from now, in the past: give every share a time still ahead (the shares' clocks "
+         "should agree, e.g. through NTP)");
+  }
+  if (*start_at > now + kStartAtFurthestAhead) {
+    fail("--start-at is " + seconds_from_now() + " s ahead, more than " +
+         std::to_string(kStartAtFurthestAhead.count()) + " hours: a typo?");
+  }
+}
+
+LoadSettings LoadSettings::share() const {
+  LoadSettings mine = *this;
+  mine.connections = static_cast<int>(share_of(static_cast<std::uint64_t>(connections), segment));
+  if (model() == LoadModel::kClosed) mine.requests = share_of(requests, segment);
+  return mine;
 }
 
 std::chrono::nanoseconds timeout_sweep_period(const LoadSettings& settings) {

@@ -4,12 +4,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "schedule.hpp"
+#include "segment.hpp"
 
 namespace poolbench {
 
@@ -47,10 +49,22 @@ struct LoadSettings {
   // Closed loop only, opt-in: HdrHistogram's expected-interval correction.
   std::chrono::nanoseconds expected_interval{0};
   std::vector<std::string> argv;  // the exact command line, for the record
+  // --segment. As given, `connections` and `requests` are the whole load's; share() divides
+  // them, and a run's recorded settings are its share's.
+  Segment segment;
+  // --start-at: the wall-clock instant the load (its warm-up) starts; none: once connected.
+  std::optional<std::chrono::system_clock::time_point> start_at;
 
   LoadModel model() const { return rate > 0 ? LoadModel::kOpen : LoadModel::kClosed; }
+  // This share's part of the load: its connections, its --requests (closed loop), and the rate
+  // its share of the plan offers on average.
+  LoadSettings share() const;
+  double share_rate() const { return rate / segment.count; }
   // Throws std::invalid_argument naming the bad setting.
   void validate() const;
+
+ private:
+  void validate_share() const;  // --segment and --start-at
 };
 
 // "host:port" -> parts; throws std::invalid_argument.

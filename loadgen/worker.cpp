@@ -42,7 +42,10 @@ Worker::Worker(int index, int thread_count, int connection_count, const LoadSett
       aux.think_timer = std::make_unique<asio::steady_timer>(context_);
   }
   if (settings.model() == LoadModel::kOpen) {
-    plan_.emplace(settings.arrival, settings.rate, index, thread_count, settings.seed);
+    // This thread's lane of the one plan (schedule.hpp): lanes of a share are N apart.
+    const Segment& share = settings.segment;
+    plan_.emplace(settings.arrival, settings.rate, share.index + share.count * index,
+                  share.count * thread_count, settings.seed);
   }
   touched_.reserve(connections_.size());
 }

@@ -1,5 +1,6 @@
 // Open-loop arrival plans: exact uniform times without drift, Poisson gaps that are
-// exponential (Kolmogorov-Smirnov), thread shares that interleave into the total plan.
+// exponential (Kolmogorov-Smirnov), lanes (threads, shares) that are
+// exactly the total plan together.
 #include "schedule.hpp"
 
 #include <gtest/gtest.h>
@@ -193,6 +194,49 @@ TEST(PoissonPlan, SkippingCountsAsManyArrivalsAsThePlanWouldHaveOnAverage) {
     EXPECT_NEAR(mean, expected, 5 * std::sqrt(expected / kSkips)) << expected;
     EXPECT_NEAR(variance / expected, 1.0, 0.15) << expected;
     EXPECT_GE(plan.next(), bound) << expected;
+  }
+}
+
+// --segment i/N with T threads per share: lane i + N * j of N * T. Whatever N and T, the lanes
+// together are exactly the single-process plan of the same rate and seed: the same times.
+TEST(ArrivalPlan, TheLanesOfEveryShareAndThreadAreExactlyTheTotalPlan) {
+  constexpr double kRate = 5000;
+  const nanoseconds horizon(2'000'000'000);
+  for (const Arrival arrival : {Arrival::kUniform, Arrival::kPoisson}) {
+    auto arrivals_of = [&](int index, int count, std::vector<std::int64_t>& into) {
+      ArrivalPlan plan(arrival, kRate, index, count, 11);
+      for (nanoseconds t = plan.next(); t < horizon; t = plan.next())
+        into.push_back(t.count());
+    };
+    std::vector<std::int64_t> total;
+    arrivals_of(0, 1, total);
+    ASSERT_NEAR(static_cast<double>(total.size()), kRate * 2, 5 * std::sqrt(kRate * 2));
+    for (const auto& [shares, threads] : {std::pair{1, 2}, {2, 1}, {2, 3}, {3, 2}, {4, 1}}) {
+      std::vector<std::int64_t> lanes;
+      for (int share = 0; share < shares; ++share) {
+        for (int thread = 0; thread < threads; ++thread)
+          arrivals_of(share + shares * thread, shares * threads, lanes);
+      }
+      std::sort(lanes.begin(), lanes.end());
+      EXPECT_EQ(lanes, total) << to_string(arrival) << " " << shares << " shares x " << threads
+                              << " threads";
+    }
+  }
+}
+
+TEST(PoissonPlan, SkippingALaneCountsExactlyWhatNextWouldHaveYielded) {
+  for (const nanoseconds bound :
+       {nanoseconds(0), nanoseconds(1'000'000), nanoseconds(500'000'000)}) {
+    ArrivalPlan stepped(Arrival::kPoisson, 20'000, 2, 3, 5);
+    ArrivalPlan skipped(Arrival::kPoisson, 20'000, 2, 3, 5);
+    stepped.next();  // both start part-way through the plan
+    skipped.next();
+    std::uint64_t before = 0;
+    nanoseconds next = stepped.next();
+    for (; next < bound; next = stepped.next())
+      ++before;
+    EXPECT_EQ(skipped.skip_to(bound), before) << bound.count();
+    EXPECT_EQ(skipped.next(), next) << bound.count();
   }
 }
 
