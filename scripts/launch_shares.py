@@ -18,6 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXIT_USAGE = 2
 # Flags the launcher sets per share (the segment, the common start, the result file).
 LAUNCHER_FLAGS = ("--segment", "--start-at", "--json")
+# loadgen run refuses a --start-at further ahead than this.
+START_FURTHEST_AHEAD_S = 24 * 3600
 # A merge is a few file reads and one write; anything longer is a hung binary.
 MERGE_TIMEOUT_S = 120
 
@@ -80,18 +82,23 @@ def parse_start_at(text):
 
 def start_time(start_at, start_in, now=None):
     """The start every share is given: --start-at verbatim, or now + --start-in seconds rounded
-    up to a whole second. Refuses a start already past (loadgen would refuse it on every agent).
+    up to a whole second. Refuses a start already past or over 24 hours ahead (loadgen would
+    refuse it on every agent).
     Returns (text for --start-at, epoch seconds)."""
     now = time.time() if now is None else now
     if start_at is not None:
         epoch = parse_start_at(start_at)
         if epoch <= now:
             raise UsageError(f"--start-at {start_at} is already past ({now - epoch:.1f} s ago)")
-        return start_at, epoch
-    if start_in is None or start_in <= 0:
+    elif start_in is None or start_in <= 0:
         raise UsageError("give --start-at TIME or --start-in SECONDS (> 0)")
-    epoch = math.ceil(now + start_in)
-    return str(epoch), float(epoch)
+    else:
+        epoch = math.ceil(now + start_in)
+        start_at = str(epoch)
+    if epoch - now > START_FURTHEST_AHEAD_S:
+        raise UsageError(f"the start is {epoch - now:.0f} s ahead; loadgen refuses more than "
+                         f"{START_FURTHEST_AHEAD_S // 3600} hours (a typo?)")
+    return start_at, float(epoch)
 
 
 def utc_text(epoch):
@@ -125,8 +132,8 @@ def find_loadgen(explicit):
 
 
 def merge_shares(loadgen, share_files, merged_path):
-    """`loadgen merge` of the shares into merged_path. The shares ran at the same time against
-    one server, so their loads add (--concurrent). Returns loadgen's exit code."""
+    """`loadgen merge` of the shares into merged_path. It knows them for shares of one load by
+    their --segment; --concurrent says so too for N = 1. Returns loadgen's exit code."""
     command = [loadgen, "merge", "--concurrent", "--json", merged_path] + list(share_files)
     try:
         return subprocess.run(command, timeout=MERGE_TIMEOUT_S).returncode

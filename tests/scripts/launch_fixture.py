@@ -77,11 +77,14 @@ def read_json(path):
 
 
 def check_merged_shares(test, out_dir):
-    """merged.json adds up share-0.json and share-1.json, which ran segments 0/2 and 1/2."""
+    """merged.json adds up share-0.json and share-1.json, which ran segments 0/2 and 1/2 of one
+    load with one start."""
     shares = [read_json(os.path.join(out_dir, f"share-{i}.json")) for i in range(SHARES)]
     merged = read_json(os.path.join(out_dir, "merged.json"))
+    test.assertEqual([share["config"]["segment"] for share in shares],
+                     [{"index": i, "count": SHARES} for i in range(SHARES)])
+    test.assertEqual(len({share["config"]["start_at"] for share in shares}), 1)
     for share in shares:
         test.assertGreater(share["completed"], 0)
     test.assertEqual(merged["completed"], sum(share["completed"] for share in shares))
-    test.assertEqual(merged["merge"]["kind"], "concurrent")
-    return shares, merged
+    test.assertEqual(merged["merge"]["kind"], "segments")

@@ -125,6 +125,8 @@ class Render(unittest.TestCase):
             "already past": (["--agents", "2", "--image", "i", "--start-at",
                               "2020-01-01T00:00:00Z"], ["--target", "h:1"]),
             "--name": (["--agents", "2", "--name", "Bad_Name"] + common, ["--target", "h:1"]),
+            "24 hours": (["--agents", "2", "--image", "i", "--start-in", str(25 * 3600)],
+                         ["--target", "h:1"]),
         }
         for expected, (args, flags) in cases.items():
             with self.subTest(expected):
