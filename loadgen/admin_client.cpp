@@ -288,13 +288,15 @@ json AdminSampler::finish(const RunResult& result) {
   const double end_s = result.intervals.empty()
                            ? 0.0
                            : result.intervals.back().start_s + result.intervals.back().length_s;
-  sample(end_s, "end");
+  // The sampler thread takes the samples still asked for first: the last interval's ends where
+  // the "end" sample is taken, and "end" must come after it.
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
+  sample(end_s, "end");
 
   std::lock_guard lock(mutex_);
   json missing;

@@ -69,8 +69,8 @@ class AdminSampler {
   void sample(double t_s, std::string_view phase);
   // Coordinator thread: queues a sample at the interval's end.
   void on_interval(const IntervalStats& interval);
-  // Takes the "end" sample at the end of the run's last interval, stops the sampler thread
-  // (after the queued samples) and returns the "server_stats" object.
+  // Stops the sampler thread (after the queued samples), then takes the "end" sample at the end
+  // of the run's last interval, and returns the "server_stats" object.
   nlohmann::json finish(const RunResult& result);
   // Whether a "server_stats" object from finish() misses samples: some interval of the run then
   // has no server view, and its window summary spans the gap.

@@ -177,11 +177,10 @@ void connect_all(WorkerSet& set, const asio::ip::tcp::endpoint& endpoint, TimePo
                      " s (first error: " + total.first_error.message() + ")");
 }
 
-// The timeline from `now`: a short lead so every worker has the start before t0.
-constexpr nanoseconds kLead = milliseconds(20);
-Timeline timeline_from(TimePoint now, const LoadSettings& settings, nanoseconds lead) {
+// The timeline from its start t0 (start_instant()).
+Timeline timeline_from(TimePoint t0, const LoadSettings& settings) {
   Timeline timeline;
-  timeline.t0 = now + lead;
+  timeline.t0 = t0;
   timeline.window_start = timeline.t0 + settings.warmup;
   timeline.window_end = TimePoint::max();
   if (settings.duration.count() > 0)
@@ -195,31 +194,32 @@ Timeline timeline_from(TimePoint now, const LoadSettings& settings, nanoseconds 
   return timeline;
 }
 
-// --start-at: sleeps until the workers' lead before the instant, then returns the lead that
-// puts t0 on it (read off the wall clock after the sleep, so an oversleep costs no skew). Wakes
-// to honour an interruption. Connected already, so a slow connect costs no skew either; a share
+// t0: a short lead from now, so every worker has the start before it. With --start-at, the
+// instant itself on the monotonic clock, after sleeping until the lead before it (waking to
+// honour an interruption). Connected already, so a slow connect costs no skew; a share that
 // connected only after the instant starts at once, and its skew says so.
-nanoseconds lead_to_start(const LoadSettings& settings, const RunHooks& hooks) {
-  if (!settings.start_at) return kLead;
-  const auto wake = *settings.start_at - duration_cast<std::chrono::system_clock::duration>(kLead);
-  while (std::chrono::system_clock::now() < wake) {
-    if (hooks.stop != nullptr && hooks.stop->load()) return kLead;
-    std::this_thread::sleep_until(
-        std::min(wake, std::chrono::system_clock::now() + milliseconds(100)));
+TimePoint start_instant(const LoadSettings& settings, const RunHooks& hooks) {
+  constexpr nanoseconds kLead = milliseconds(20);
+  using SystemClock = std::chrono::system_clock;
+  if (!settings.start_at) return Clock::now() + kLead;
+  const auto wake = *settings.start_at - duration_cast<SystemClock::duration>(kLead);
+  while (SystemClock::now() < wake) {
+    if (hooks.stop != nullptr && hooks.stop->load()) break;
+    std::this_thread::sleep_until(std::min(wake, SystemClock::now() + milliseconds(100)));
   }
-  return std::max<nanoseconds>(*settings.start_at - std::chrono::system_clock::now(),
-                               milliseconds(1));
+  const TimePoint now = Clock::now();
+  const nanoseconds until = *settings.start_at - SystemClock::now();
+  return now + std::max<nanoseconds>(until, milliseconds(1));
 }
 
-// Where t0 (`lead` from now) falls on this host's clocks, and its skew from --start-at.
-void record_start(RunResult& result, nanoseconds lead, const LoadSettings& settings) {
-  const auto wall =
-      std::chrono::system_clock::now() + duration_cast<std::chrono::system_clock::duration>(lead);
+// Where t0 falls on this host's clocks, and its skew from --start-at.
+void record_start(RunResult& result, TimePoint t0, const LoadSettings& settings) {
+  const auto wall = std::chrono::system_clock::now() +
+                    duration_cast<std::chrono::system_clock::duration>(t0 - Clock::now());
   result.start_time = iso8601_utc(wall);
   result.start_epoch_ms = duration_cast<milliseconds>(wall.time_since_epoch()).count();
   result.t0_epoch_s = std::chrono::duration<double>(wall.time_since_epoch()).count();
-  result.t0_monotonic_s =
-      std::chrono::duration<double>((Clock::now() + lead).time_since_epoch()).count();
+  result.t0_monotonic_s = std::chrono::duration<double>(t0.time_since_epoch()).count();
   if (settings.start_at) {
     result.start_skew_s = std::chrono::duration<double>(wall - *settings.start_at).count();
   }
@@ -418,14 +418,11 @@ RunResult run_load(const LoadSettings& requested, const RunHooks& hooks) {
   }
   WorkerSet set(settings, budget);
   connect_all(set, endpoint, connect_deadline, settings);
-  const nanoseconds lead = lead_to_start(settings, hooks);
-
   RunResult result;
   result.host = host_info();
   result.run_id = new_run_id();
-  const TimePoint now = Clock::now();
-  const Timeline timeline = timeline_from(now, settings, lead);
-  record_start(result, timeline.t0 - now, settings);
+  const Timeline timeline = timeline_from(start_instant(settings, hooks), settings);
+  record_start(result, timeline.t0, settings);
   const double cpu_start = own_usage().cpu_s;
   set.on_each([&](Worker& worker) { worker.start(timeline); });
 

@@ -78,6 +78,8 @@ inline bool has_type(const nlohmann::json& value, const std::string& type) {
   if (type == "object") return value.is_object();
   if (type == "array") return value.is_array();
   if (type == "array|string") return value.is_array() || value.is_string();
+  if (type == "string|null") return value.is_string() || value.is_null();
+  if (type == "number|null") return value.is_number() || value.is_null();
   ADD_FAILURE() << "unknown type in the README table: " << type;
   return false;
 }
