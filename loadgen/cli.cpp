@@ -133,36 +133,41 @@ void add_load_options(CLI::App& app, LoadSettings& s) {
   add_protocol_options(app, s);
 }
 
+namespace {
+
+// An option whose text `parse` turns into `target`: a std::invalid_argument from it becomes
+// CLI11's validation error, naming the flag.
+template <typename Target, typename Parse>
+CLI::Option* add_parsed(CLI::App& app, const std::string& flag, Target& target, Parse parse,
+                        const std::string& description) {
+  return app.add_option_function<std::string>(
+      flag,
+      [&target, flag, parse](const std::string& text) {
+        try {
+          target = parse(text);
+        } catch (const std::invalid_argument& e) {
+          throw CLI::ValidationError(flag, e.what());
+        }
+      },
+      description);
+}
+
+}  // namespace
+
 void add_share_options(CLI::App& app, LoadSettings& s) {
   const std::string group = "Several generators (loadgen/README.md §11)";
-  app.add_option_function<std::string>(
-         "--segment",
-         [&s](const std::string& text) {
-           try {
-             s.segment = parse_segment(text);
-           } catch (const std::invalid_argument& e) {
-             throw CLI::ValidationError("--segment", e.what());
-           }
-         },
-         "Run share i of N (i counted from 0) of the load the other flags describe: its part "
-         "of --connections and of a closed loop's --requests, and in open loop every N-th "
-         "arrival of the one plan of --rate and --seed, so the N shares together send exactly "
-         "what one process would. Give every share the same flags but i; merge their JSON "
-         "with loadgen merge")
+  add_parsed(app, "--segment", s.segment, parse_segment,
+             "Run share i of N (i counted from 0) of the load the other flags describe: its part "
+             "of --connections and of a closed loop's --requests, and in open loop every N-th "
+             "arrival of the one plan of --rate and --seed, so the N shares together send "
+             "exactly what one process would. Give every share the same flags but i; merge "
+             "their JSON with loadgen merge")
       ->type_name("i/N")
       ->group(group);
-  app.add_option_function<std::string>(
-         "--start-at",
-         [&s](const std::string& text) {
-           try {
-             s.start_at = parse_start_at(text);
-           } catch (const std::invalid_argument& e) {
-             throw CLI::ValidationError("--start-at", e.what());
-           }
-         },
-         "Start the load (its warm-up) at this wall-clock instant, once connected: epoch "
-         "seconds (1764650000.5) or RFC 3339 (2026-12-02T04:30:00Z). At most 2 s in the past "
-         "and 24 h ahead. The JSON records the actual start and its skew (\"clock\")")
+  add_parsed(app, "--start-at", s.start_at, parse_start_at,
+             "Start the load (its warm-up) at this wall-clock instant, once connected: epoch "
+             "seconds (1764650000.5) or RFC 3339 (2026-12-02T04:30:00Z). At most 2 s in the "
+             "past and 24 h ahead. The JSON records the actual start and its skew (\"clock\")")
       ->type_name("TIME")
       ->group(group);
 }

@@ -51,6 +51,19 @@ json interval_json(const IntervalStats& stats) {
           {"histogram", stats.histogram}};
 }
 
+json host_json(const HostInfo& host) {
+  return {{"hostname", host.hostname},   {"os", host.os},
+          {"kernel", host.kernel},       {"machine", host.machine},
+          {"cpu_model", host.cpu_model}, {"cores", host.cores}};
+}
+
+// Where the load started on this host's clocks (loadgen/README.md §11).
+json clock_json(const RunResult& r) {
+  return {{"t0_epoch_s", r.t0_epoch_s},
+          {"t0_monotonic_s", r.t0_monotonic_s},
+          {"start_skew_s", r.start_skew_s ? json(*r.start_skew_s) : json(nullptr)}};
+}
+
 json config_json(const LoadSettings& s) {
   return {
       {"argv", s.argv},
@@ -101,17 +114,8 @@ json to_json(const RunResult& r) {
       {"config", config_json(r.settings)},
       {"run_id", r.run_id},
       {"start_time", r.start_time},
-      {"clock",
-       {{"t0_epoch_s", r.t0_epoch_s},
-        {"t0_monotonic_s", r.t0_monotonic_s},
-        {"start_skew_s", r.start_skew_s ? json(*r.start_skew_s) : json(nullptr)}}},
-      {"host",
-       {{"hostname", r.host.hostname},
-        {"os", r.host.os},
-        {"kernel", r.host.kernel},
-        {"machine", r.host.machine},
-        {"cpu_model", r.host.cpu_model},
-        {"cores", r.host.cores}}},
+      {"clock", clock_json(r)},
+      {"host", host_json(r.host)},
       {"target", r.settings.target},
       {"model", to_string(r.model)},
       {"end", to_string(r.end)},
