@@ -102,18 +102,24 @@ json start_spread(const std::vector<json>& runs) {
 
 }  // namespace
 
-SegmentLayout segment_layout(const std::vector<json>& runs, const std::vector<std::string>& names) {
+SegmentLayout segment_layout(const std::vector<json>& runs, const std::vector<std::string>& names,
+                             bool force) {
   SegmentLayout layout;
   layout.count = share_of_run(runs[0]).count;
   std::map<int, std::size_t> holder;  // share -> the input that holds it
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const ShareOf share = share_of_run(runs[i]);
     if (share.count != layout.count) {
-      throw MergeError("cannot merge " + merge_input_name(names, i) + " with " +
-                       merge_input_name(names, 0) + ": one is share " +
-                       std::to_string(share.index) + " of " + std::to_string(share.count) +
-                       ", the other of " + std::to_string(layout.count) +
-                       " (--segment layouts differ: give the shares of one load)");
+      const std::string what = "config.segment.count differs (" + std::to_string(share.count) +
+                               " in " + merge_input_name(names, i) + ", " +
+                               std::to_string(layout.count) + " in " + merge_input_name(names, 0) +
+                               ")";
+      if (!force) {
+        throw MergeError("cannot merge " + merge_input_name(names, i) + " with " +
+                         merge_input_name(names, 0) + ": " + what +
+                         ": give the shares of one load; --force merges anyway");
+      }
+      return {.count = 1, .missing = {}, .forced = what};
     }
     if (layout.count == 1) continue;
     const auto [at, inserted] = holder.emplace(share.index, i);

@@ -27,13 +27,15 @@ constexpr double kShareThroughputRatio = 1.10;
 constexpr double kAgentOverlapFraction = 0.9;
 
 // The --segment layout of the inputs: none (every input a whole load), or N shares. Throws
-// MergeError when inputs mix layouts or repeat a share (it would count twice).
+// MergeError when an input repeats a share (it would count twice), or when inputs mix layouts
+// unless `force`: then they are merged as plain concurrent runs and `forced` says how.
 struct SegmentLayout {
-  int count = 1;             // N; 1 when the inputs are not shares
+  int count = 1;             // N; 1 when the inputs are not shares (or forced together)
   std::vector<int> missing;  // shares of 0..N-1 no input holds
+  std::string forced;        // with `force`: the layouts that differed
 };
 SegmentLayout segment_layout(const std::vector<nlohmann::json>& runs,
-                             const std::vector<std::string>& names);
+                             const std::vector<std::string>& names, bool force);
 
 // "merge.agents" and "merge.heterogeneity" for concurrent inputs, and the reasons (codes) that
 // make the merged run invalid: agents_disagree, agents_not_overlapping, segments_missing.

@@ -157,11 +157,13 @@ json merge_runs(const std::vector<json>& runs, const std::vector<std::string>& n
   if (const std::string repeated = repeated_run(runs, names); !repeated.empty()) {
     throw MergeError("cannot merge: " + repeated + "; a run given twice would count twice");
   }
-  const SegmentLayout layout = segment_layout(runs, names);
+  const SegmentLayout layout = segment_layout(runs, names, options.force);
   const bool shares = layout.count > 1;
   MergeOptions effective = options;
-  effective.concurrent = options.concurrent || shares;  // shares of one load ran together
-  const std::vector<std::string> forced = check_same_experiment(runs, names, effective, shares);
+  // Shares ran together, even shares of different layouts forced into one merge.
+  effective.concurrent = options.concurrent || shares || !layout.forced.empty();
+  std::vector<std::string> forced = check_same_experiment(runs, names, effective, shares);
+  if (!layout.forced.empty()) forced.insert(forced.begin(), layout.forced);
 
   json doc = to_json(add_up(runs, names, effective, shares));
   json from = json::array();

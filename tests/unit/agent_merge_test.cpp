@@ -73,6 +73,12 @@ TEST(AgentMerge, TheSharesOfOneLoadMergeIntoTheWholeLoad) {
 TEST(AgentMerge, AShareGivenTwiceOrAnotherLayoutIsRefused) {
   EXPECT_THROW(merge_runs({share(0, 2), share(0, 2)}, {"a", "b"}, {}), MergeError);
   EXPECT_THROW(merge_runs({share(0, 2), share(1, 3)}, {"a", "b"}, {}), MergeError);
+  // Forced, other layouts merge as plain concurrent runs, and the merge says it was forced.
+  const json forced = merge_runs({share(0, 2), share(1, 3)}, {"a", "b"}, {.force = true});
+  EXPECT_EQ(forced["merge"]["kind"], "concurrent");
+  EXPECT_EQ(forced["merge"]["forced_differences"].size(), 1u);
+  EXPECT_FALSE(forced["valid"].get<bool>());
+  EXPECT_THROW(merge_runs({share(0, 2), share(0, 2)}, {"a", "b"}, {.force = true}), MergeError);
   json other_seed = share(1, 2);
   other_seed["config"]["seed"] = 99;  // another plan
   EXPECT_THROW(merge_runs({share(0, 2), other_seed}, {"a", "b"}, {}), MergeError);
