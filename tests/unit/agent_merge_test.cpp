@@ -111,6 +111,14 @@ TEST(AgentMerge, AgentsWithDisjointLatenciesAreFlaggedAndTheirP99IsTheUnions) {
             merged["reasons"].end());
 }
 
+TEST(AgentMerge, SubMillisecondP99sDoNotMakeAgentsDisagree) {
+  // 100 us against 300 us is 3x, but loopback jitter alone does that below a millisecond.
+  const json merged = merge_runs({share(0, 2, 100), share(1, 2, 300)}, {"a", "b"}, {});
+  EXPECT_GT(merged["merge"]["heterogeneity"]["p99_max_over_min"].get<double>(), 2.5);
+  EXPECT_EQ(std::find(merged["reasons"].begin(), merged["reasons"].end(), "agents_disagree"),
+            merged["reasons"].end());
+}
+
 TEST(AgentMerge, AgentsWhoseWindowsDidNotOverlapAreFlagged) {
   const json merged = merge_runs({share(0, 2), share(1, 2, 1000, 0.5)}, {"a", "b"}, {});
   const json& h = merged["merge"]["heterogeneity"];
