@@ -73,6 +73,11 @@ void add_run(RunResult& merged, const RunResult& r, const MergeOptions& options,
   merged.cpu_s += r.cpu_s;
   merged.in_system_samples += r.in_system_samples;
   if (r.end != RunEnd::kComplete) merged.end = r.end;
+  // The merged run starts with the earliest input (files without a clock have t0 0).
+  if (r.t0_epoch_s > 0 && (merged.t0_epoch_s == 0 || r.t0_epoch_s < merged.t0_epoch_s)) {
+    merged.t0_epoch_s = r.t0_epoch_s;
+    merged.start_time = r.start_time;
+  }
   if (options.concurrent) {
     // One experiment split over generators: the load adds up, the windows overlap.
     merged.settings.connections += r.settings.connections;
@@ -137,13 +142,6 @@ RunResult add_up(const std::vector<json>& runs, const std::vector<std::string>& 
   // Concurrent runs line up on the wall clock; repetitions do not overlap at all.
   merged.intervals =
       options.concurrent ? merged_interval_series(runs) : std::vector<IntervalStats>{};
-  for (const json& run : runs) {  // the merged run starts with the earliest agent
-    const double t0 = run.contains("clock") ? run["clock"].value("t0_epoch_s", 0.0) : 0.0;
-    if (t0 > 0 && (merged.t0_epoch_s == 0 || t0 < merged.t0_epoch_s)) {
-      merged.t0_epoch_s = t0;
-      merged.start_time = run.at("start_time").get<std::string>();
-    }
-  }
   merged.finalize();
   return merged;
 }

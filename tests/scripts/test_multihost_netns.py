@@ -11,16 +11,10 @@ import sys
 import tempfile
 import unittest
 
+from launch_fixture import build_dir
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "scripts", "multihost-netns")
-
-
-def build_dir():
-    for build in (os.environ.get("POOLBENCH_BUILD_DIR"), os.path.join(ROOT, "build-release"),
-                  os.path.join(ROOT, "build")):
-        if build and os.access(os.path.join(build, "loadgen", "loadgen"), os.X_OK):
-            return os.path.abspath(build)
-    return None
 
 
 def namespaces():
