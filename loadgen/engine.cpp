@@ -28,9 +28,12 @@ namespace poolbench {
 namespace {
 
 using std::chrono::duration_cast;
-using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
+
+// How often the watch looks at the run between interval boundaries: how late it may notice an
+// interruption, lost connections, a spent budget or the drain.
+constexpr milliseconds kWatchPeriod{2};
 
 // Runs `fn` on `context`'s thread and returns its result to the calling thread.
 template <typename Fn>
@@ -230,8 +233,6 @@ struct WatchOutcome {
   RunEnd end = RunEnd::kComplete;
   TimePoint window_end;  // the window as it ended (earlier than planned if cut short)
   TimePoint end_time;    // every worker drained, or the drain deadline passed
-  double in_system_sum = 0;
-  std::uint64_t in_system_samples = 0;
 };
 
 // Watches a started run from the coordinator's thread until it is over (see the file comment).
@@ -259,7 +260,6 @@ class RunWatch {
                ? TimePoint::max()
                : window_end + settings_.timeout + 2 * sweep_period_ + milliseconds(20);
   }
-  void sample_in_system(TimePoint now);
   void stop_all(TimePoint at, RunEnd why);
   void collect(std::int64_t before, TimePoint end);
   void notice_stops(TimePoint now);
@@ -276,19 +276,7 @@ class RunWatch {
   TimePoint deadline_;
   bool stopping_ = false;
   bool swept_ = false;
-  SplitMix64 rng_{0x5EED};
 };
-
-// Open loop: the number in the system, sampled at jittered times from this thread, which is
-// independent of the workers' event loops (a stalled worker does not stall the sampler).
-void RunWatch::sample_in_system(TimePoint now) {
-  if (settings_.model() != LoadModel::kOpen) return;
-  if (now < timeline_.window_start || now >= outcome_.window_end) return;
-  const double per_thread_rate = settings_.share_rate() / settings_.threads;
-  for (auto& worker : set_.workers())
-    outcome_.in_system_sum += worker->in_system(now, per_thread_rate);
-  ++outcome_.in_system_samples;
-}
 
 void RunWatch::stop_all(TimePoint at, RunEnd why) {
   stopping_ = true;
@@ -341,7 +329,6 @@ bool RunWatch::past_deadline(TimePoint now) {
 WatchOutcome RunWatch::watch() {
   for (;;) {
     const TimePoint now = Clock::now();
-    sample_in_system(now);
     const TimePoint boundary = timeline_.t0 + settings_.interval * (series_.next() + 1);
     if (now >= boundary) {
       collect(series_.next() + 1, TimePoint::max());
@@ -356,9 +343,7 @@ WatchOutcome RunWatch::watch() {
       if (past_deadline(now)) break;
       continue;
     }
-    // Wake every 2-6 ms (jittered: no aliasing with a uniform arrival plan).
-    const auto pause = microseconds(2000 + static_cast<std::int64_t>(rng_.next_unit() * 4000));
-    std::this_thread::sleep_until(std::min(boundary, now + pause));
+    std::this_thread::sleep_until(std::min(boundary, now + kWatchPeriod));
   }
   if (budget_.enabled && outcome_.window_end == TimePoint::max()) {
     outcome_.window_end = outcome_.end_time;
@@ -375,6 +360,7 @@ void add_up(RunResult& result, std::vector<std::unique_ptr<Worker>>& workers,
   result.window_s = std::max(0.0, seconds_of(outcome.window_end - timeline.window_start));
   Histogram halves[2] = {make_latency_histogram(), make_latency_histogram()};
   TimePoint last_reply = timeline.window_start;
+  double in_system_s = 0;
   for (auto& worker : workers) {
     const AccountingTotals totals = worker->take_totals();
     result.merge(totals.counts);
@@ -383,12 +369,12 @@ void add_up(RunResult& result, std::vector<std::unique_ptr<Worker>>& workers,
     result.first_half.count += totals.half_count[0];
     result.second_half.count += totals.half_count[1];
     last_reply = std::max(last_reply, totals.last_measured_reply);
+    in_system_s += totals.in_system_s;
     result.connections_closed_by_loadgen += totals.connections_closed_by_loadgen;
   }
   result.reply_span_s = seconds_of(last_reply - timeline.window_start);
-  if (outcome.in_system_samples > 0) {
-    result.mean_in_system = outcome.in_system_sum / static_cast<double>(outcome.in_system_samples);
-    result.in_system_samples = outcome.in_system_samples;
+  if (result.settings.model() == LoadModel::kOpen && result.window_s > 0) {
+    result.mean_in_system = in_system_s / result.window_s;
   }
   if (result.window_s > 0 && !budget_mode && result.end == RunEnd::kComplete) {
     const double half_s = result.window_s / 2;

@@ -12,11 +12,12 @@
 // requests enter the counts and histograms. The per-interval series counts everything that
 // finished in the interval, measured or not (loadgen/README.md §3, §4).
 //
-// Threading: owned by one worker thread; only published_in_system() may be read from another
-// thread (the coordinator's in-system sampler).
+// It also integrates, exactly, how long requests occupied the system during the window: the
+// open-loop Little's law check's L (loadgen/README.md §6).
+//
+// Threading: owned by one worker thread.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -53,6 +54,9 @@ struct AccountingTotals {
   Histogram half_response[2] = {make_latency_histogram(), make_latency_histogram()};
   std::uint64_t half_count[2] = {0, 0};
   TimePoint last_measured_reply{};
+  // Request-seconds spent in the system inside the window: for each request, from its intended
+  // time until it finished, clipped to the window (measured or not, warm-up ones included).
+  double in_system_s = 0;
   // Connections this thread closed itself and did not reopen (a reply line over the limit).
   std::uint64_t connections_closed_by_loadgen = 0;
 };
@@ -107,11 +111,6 @@ class RequestAccounting {
   void stray_reply(std::string_view error, TimePoint now);
 
   std::int64_t measured_outstanding() const { return measured_outstanding_; }
-  // Requests created and not finished (measured or not), for the open-loop Little's law check:
-  // a plain store per change, read by the coordinator at any time.
-  std::int64_t published_in_system() const {
-    return in_system_published_.load(std::memory_order_relaxed);
-  }
 
   // The interval accumulators with index < `before`, removed from the books.
   std::vector<IntervalAccumulator> take_intervals(std::int64_t before);
@@ -119,7 +118,9 @@ class RequestAccounting {
   AccountingTotals take_totals();
 
  private:
-  void leave_system();
+  // A request intended at `intended` was in the system until `until`: adds the part of that
+  // span inside the window to in_system_s.
+  void occupied(TimePoint intended, TimePoint until, std::uint64_t count = 1);
   void record_response(std::int64_t value_us, std::int64_t count);
   void record_half(int half, std::int64_t response_us, std::uint64_t count);
   void count_timeouts(std::uint64_t count, bool measured, int half, TimePoint now);
@@ -137,8 +138,6 @@ class RequestAccounting {
 
   AccountingTotals totals_;
   std::int64_t measured_outstanding_ = 0;
-  std::int64_t in_system_ = 0;
-  std::atomic<std::int64_t> in_system_published_{0};
   std::deque<IntervalAccumulator> intervals_;
 };
 

@@ -137,7 +137,6 @@ json to_json(const RunResult& r) {
       {"schedule_lag_us", histogram_summary(r.schedule_lag)},
       {"little_ratio", r.little_ratio},
       {"mean_in_system", r.mean_in_system},
-      {"in_system_samples", r.in_system_samples},
       {"stability", {{"first_half", half(r.first_half)}, {"second_half", half(r.second_half)}}},
       {"valid", r.valid},
       {"reasons", r.reasons},
@@ -244,7 +243,6 @@ RunResult run_result_from_json(const json& doc) {
   r.window_s = doc.at("window_s").get<double>();
   r.reply_span_s = doc.at("reply_span_s").get<double>();
   r.mean_in_system = doc.at("mean_in_system").get<double>();
-  r.in_system_samples = doc.at("in_system_samples").get<std::uint64_t>();
   const json& generator = doc.at("generator");
   r.threads = generator.at("threads").get<int>();
   r.cpu_s = generator.at("cpu_s").get<double>();

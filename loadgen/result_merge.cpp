@@ -71,7 +71,6 @@ RunResult read_input(const json& run, const std::string& name) {
 void add_run(RunResult& merged, const RunResult& r, const MergeOptions& options, bool shares) {
   merged.merge(r);
   merged.cpu_s += r.cpu_s;
-  merged.in_system_samples += r.in_system_samples;
   if (r.end != RunEnd::kComplete) merged.end = r.end;
   // The merged run starts with the earliest input (files without a clock have t0 0).
   if (r.t0_epoch_s > 0 && (merged.t0_epoch_s == 0 || r.t0_epoch_s < merged.t0_epoch_s)) {

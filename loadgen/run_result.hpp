@@ -144,8 +144,8 @@ struct RunResult : RequestCounts {
 
   double window_s = 0;        // window length in seconds (truncated by an interruption)
   double reply_span_s = 0;    // window start -> last measured reply (>= the drain's end part)
-  double mean_in_system = 0;  // open loop: time-average requests in the generator+server
-  std::uint64_t in_system_samples = 0;
+  double mean_in_system = 0;  // open loop: time-average requests in the system (intended ->
+                              // finished), exact over the window
 
   int threads = 0;
   double cpu_s = 0;  // generator CPU (user + system), t0 -> end

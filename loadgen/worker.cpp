@@ -131,7 +131,6 @@ void Worker::start(const Timeline& timeline) {
 
 void Worker::stop_sending(TimePoint now) {
   stop_sending_ = true;
-  next_due_ns_.store(std::numeric_limits<std::int64_t>::max(), std::memory_order_relaxed);
   books_.end_window_at(now);
   schedule_timer_.cancel();
   for (auto& aux : aux_) {
@@ -174,14 +173,6 @@ void Worker::finish() {
     connection->close();
   guard_.reset();
   context_.stop();
-}
-
-double Worker::in_system(TimePoint now, double per_thread_rate) const {
-  double count = static_cast<double>(books_.published_in_system());
-  const std::int64_t due = next_due_ns_.load(std::memory_order_relaxed);
-  const std::int64_t late_ns = now.time_since_epoch().count() - due;
-  if (late_ns >= 0) count += 1 + static_cast<double>(late_ns) * 1e-9 * per_thread_rate;
-  return count;
 }
 
 void Worker::on_reply(Connection& connection, const ReplyMatch& match, TimePoint now) {
@@ -401,7 +392,6 @@ void Worker::take_plan_before(TimePoint end, OnRun on_run) {
 
 void Worker::advance_plan() {
   next_intended_ = t0_ + plan_->next();
-  next_due_ns_.store(next_intended_.time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 Connection* Worker::next_ready() {

@@ -10,7 +10,7 @@
 //     nothing of it is touched from another thread while that thread runs, except (2) and (3).
 //  2. The coordinator (engine.cpp) calls connect/start/stop_sending/sweep_now/abandon/
 //     take_intervals/finish only through a handler posted to context() (connect() posts itself).
-//  3. The coordinator may read drained(), all_closed() and in_system() at any time: atomics.
+//  3. The coordinator may read drained() and all_closed() at any time: atomics.
 //  4. take_totals() only after join().
 //  5. The only state shared between workers is a RequestBudget (atomics).
 #pragma once
@@ -81,10 +81,6 @@ class Worker final : public ConnectionHandler {
   // --- any thread (rule 3) --------------------------------------------------------------------
   bool drained() const { return drained_.load(std::memory_order_acquire); }
   bool all_closed() const { return all_closed_.load(std::memory_order_acquire); }
-  // Requests created and not finished (measured or not), as last published by the worker,
-  // plus an estimate of those already due by the plan but not yet dispatched (a worker behind
-  // its plan: timer slack or a stall), at `per_thread_rate` requests/s.
-  double in_system(TimePoint now, double per_thread_rate) const;
 
   // --- after join() (rule 4) ------------------------------------------------------------------
   AccountingTotals take_totals() { return books_.take_totals(); }
@@ -169,7 +165,6 @@ class Worker final : public ConnectionHandler {
   std::shared_ptr<std::promise<ConnectReport>> connect_promise_;
 
   std::atomic<bool> drained_{false};
-  std::atomic<std::int64_t> next_due_ns_{std::numeric_limits<std::int64_t>::max()};
   std::atomic<bool> all_closed_{false};
 };
 

@@ -76,6 +76,21 @@ bool some_probe_failed_only_behind_schedule(const json& search) {
   return false;
 }
 
+// One line per probe (rate, verdict, reasons, the SLO percentile and its interval): what a failed
+// comparison of capacities needs to be understood from a CI log alone.
+std::string probes_of(const json& search) {
+  std::string text;
+  for (const json& probe : search["probes"]) {
+    text += "\n  " + probe["rate_rps"].dump() + " rps " + (probe["pass"] == true ? "pass" : "fail");
+    for (const json& trial : probe["trials"]) {
+      text += " | " + trial["reasons"].dump() + " run " + trial["run_reasons"].dump() + " slo_us " +
+              trial["slo_value_us"].dump() + " ci " + trial["ci95_us"].dump() + " achieved " +
+              trial["achieved_ratio"].dump();
+    }
+  }
+  return text;
+}
+
 TEST(Sweep, ATinyGridWritesOneFilePerPointAndTheSweepDocument) {
   const auto sweep = run_sweep_process(
       "tiny", {"--modes", "inline,call-in-thread", "--pool-sizes", "1,4", "--connections", "4",
@@ -255,7 +270,8 @@ TEST(Sweep, SearchingARunningServerGivesACapacityPerPoolSize) {
     // The point's run is the one at the highest passing rate.
     EXPECT_EQ(point["result"]["requested_rps"].get<double>(), capacity[i]);
   }
-  EXPECT_GT(capacity[1], capacity[0]);
+  EXPECT_GT(capacity[1], capacity[0])
+      << "pool 1:" << probes_of(searches[0]) << "\npool 4:" << probes_of(searches[1]);
   EXPECT_TRUE(server.process().running());
 }
 

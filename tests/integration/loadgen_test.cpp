@@ -342,6 +342,10 @@ TEST(ReferenceServer, OpenLoopStallShowsInResponseTimeButNotInServiceTime) {
   EXPECT_LT(static_cast<double>(r.service_time.value_at_percentile(99)), 0.25 * t);
   EXPECT_GE(static_cast<double>(r.schedule_lag.value_at_percentile(99)), 0.25 * t);
   EXPECT_GT(r.late_sends, 50u);
+  // Little's law holds across the stall: the requests held in the generator are in the system
+  // from their intended times, in L as in the response times.
+  EXPECT_GT(r.mean_in_system, 0);
+  EXPECT_NEAR(r.little_ratio, 1.0, 0.05);
 }
 
 // --- the loadgen binary ------------------------------------------------------------------------

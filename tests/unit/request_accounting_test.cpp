@@ -75,14 +75,28 @@ TEST(RequestAccounting, OutstandingCountsMeasuredRequestsUntilTheyEnd) {
   Books b;
   const RequestTimes one = b.measured(0);
   const RequestTimes two = b.measured(1);
-  b.books.sent(false);  // warm-up or drain traffic: in the system, not outstanding
+  b.books.sent(false);  // warm-up or drain traffic: not outstanding
   EXPECT_EQ(b.books.measured_outstanding(), 2);
-  EXPECT_EQ(b.books.published_in_system(), 3);
   b.books.completed(one, b.at(5));
   EXPECT_EQ(b.books.measured_outstanding(), 1);
   b.books.timed_out(two, b.at(1001));
   EXPECT_EQ(b.books.measured_outstanding(), 0);
-  EXPECT_EQ(b.books.published_in_system(), 1);
+}
+
+// L for Little's law: each request's time from its intended time to its end, clipped to the
+// window [0, 1000 ms), whatever way it ended and whether it was measured.
+TEST(RequestAccounting, TimeInTheSystemIsEachRequestsSpanInsideTheWindow) {
+  Books b;
+  b.books.completed(b.measured(100, 30), b.at(300));       // 200 ms, the 30 ms late send included
+  b.books.failed(b.measured(400), "err:busy", b.at(410));  // 10 ms
+  b.books.completed({b.at(-50), b.at(-50), false}, b.at(20));      // warm-up: 20 ms inside
+  b.books.completed({b.at(950), b.at(950), true}, b.at(1200));     // 50 ms inside
+  b.books.timed_out(b.measured(500), b.at(900));                   // 400 ms
+  b.books.plan_timed_out(2, true, 1, false, b.at(1100));           // 1 s timeout: 2 x 900 ms
+  b.books.abandoned(b.measured(980));                              // until the window's end: 20
+  b.books.completed({b.at(1010), b.at(1010), false}, b.at(1020));  // after the window: 0
+  const AccountingTotals totals = b.books.take_totals();
+  EXPECT_NEAR(totals.in_system_s, 0.200 + 0.010 + 0.020 + 0.050 + 0.400 + 1.800 + 0.020, 1e-9);
 }
 
 TEST(RequestAccounting, ResponseServiceAndLagAreMeasuredFromTheirOwnStarts) {
