@@ -100,6 +100,7 @@ class Searcher {
     return std::max({settings_.min_samples, 2 * least, static_cast<std::uint64_t>(kMinSamples)});
   }
   std::string message_for(SearchOutcome outcome) const;
+  std::string generator_behind_message(double rate, int trials) const;
 
   const LoadSettings& load_;
   const SearchSettings& settings_;
@@ -187,7 +188,13 @@ bool Searcher::probe(double rate) {
     }
     entry["trials"].push_back(verdict.entry);
     if (hooks_.on_trial_done) hooks_.on_trial_done(verdict.entry, rate, capacity_json());
-    if (verdict.generator_behind && trial < settings_.max_trials) {
+    if (verdict.generator_behind) {
+      if (trial == settings_.max_trials) {
+        entry["pass"] = nullptr;  // not evidence about the target either way
+        entry["decided_by"] = "generator behind";
+        probes_.push_back(std::move(entry));
+        throw SearchEnded{SearchOutcome::kGeneratorBehind, generator_behind_message(rate, trial)};
+      }
       entry["trials"].back()["retried"] = true;  // kept for the record, not judged
       probe_runs_.pop_back();
       ++retries;
@@ -275,6 +282,17 @@ std::string Searcher::message_for(SearchOutcome outcome) const {
   return text;
 }
 
+std::string Searcher::generator_behind_message(double rate, int trials) const {
+  char text[400];
+  std::snprintf(text, sizeof text,
+                "loadgen fell behind its own schedule at %.1f req/s in %d trials in a row (over "
+                "1%% of sends more than --late-send = %.3g ms late): the runs measure this "
+                "machine, not the target. Give loadgen CPUs of its own (taskset), quieten the "
+                "machine, or allow more lag with --late-send",
+                rate, trials, 1e3 * seconds_of(load_.late_send));
+  return text;
+}
+
 SearchResult Searcher::run() {
   const auto start = Clock::now();
   SearchResult result;
@@ -352,6 +370,8 @@ std::string_view to_string(SearchOutcome outcome) {
       return "probe_limit";
     case SearchOutcome::kTargetFailed:
       return "target_failed";
+    case SearchOutcome::kGeneratorBehind:
+      return "generator_behind";
     case SearchOutcome::kInterrupted:
       return "interrupted";
   }
@@ -370,6 +390,8 @@ int exit_code_for(SearchOutcome outcome) {
       return 5;
     case SearchOutcome::kProbeLimit:
       return 6;
+    case SearchOutcome::kGeneratorBehind:
+      return 7;
     case SearchOutcome::kInterrupted:
       return 130;
   }

@@ -12,6 +12,10 @@
 // at once (its other trials could not make it pass). When the only doubt is a straddling
 // interval, further trials run (up to max_trials) and the probe is judged on their pooled
 // histogram, whose interval is narrower.
+// A trial whose only failure is loadgen behind its own schedule (over 1% of sends later than
+// --late-send) says nothing about the target: it is run again, up to max_trials. If the last one
+// is behind too, the search ends (kGeneratorBehind) rather than walk down: on a machine too busy
+// for the generator, lower rates fail the same way, each trial longer than the last.
 //
 // The algorithm is apart from how a trial is run (TrialRunner), so the sweep can run trials
 // against the servers it starts and the tests against a model.
@@ -74,6 +78,7 @@ enum class SearchOutcome {
   kMaxRateMeetsSlo,  // max_rate still passes
   kProbeLimit,       // max_probes ran out before the precision
   kTargetFailed,     // the target closed every connection or could not be reached
+  kGeneratorBehind,  // a probe's every trial failed only because loadgen fell behind its plan
   kInterrupted,
 };
 std::string_view to_string(SearchOutcome outcome);

@@ -160,6 +160,8 @@ void add_search_command(CLI::App& parent, SearchCommand& command) {
       "  4    no rate meets the SLO: even --min-rate fails (the probes say why)\n"
       "  5    --max-rate still meets the SLO: the capacity is at least --max-rate\n"
       "  6    --max-probes ran out before the interval was within --precision\n"
+      "  7    loadgen fell behind its own schedule in every trial of a probe (--max-trials):\n"
+      "       the machine, not the target, set the result; the probes so far are written\n"
       "  130  interrupted by SIGINT (the probes so far are written)\n\n"
       "EXAMPLES\n"
       "  loadgen search --target 127.0.0.1:9090 --slo 'p99<=50ms' -c 64 -d 4 --json s.json\n"

@@ -57,8 +57,16 @@ TEST_F(LoadgenSearch, FindsACapacityNoHigherThanThePoolsThroughputBound) {
   testing::ServerProcess server(
       {"--mode", "call-in-thread", "--pool-size", "4", "--work", "sleep:10ms"});
   auto args = search_args(server.port(), "p99<=100ms");
-  args.insert(args.end(), {"--start-rate", "50"});
-  EXPECT_EQ(run(args, 300s), 0) << text("stderr");
+  // Sends up to 5 ms late are harmless against a 100 ms objective (the lag is in the response
+  // times); 1 ms is often missed beside another test on 2 cores, more so under a sanitizer.
+  args.insert(args.end(), {"--start-rate", "50", "--late-send", "5ms"});
+  const int code = run(args, 300s);
+  if (code == 7) {
+    GTEST_SKIP() << "loadgen could not keep its schedule on this machine, so the search "
+                    "stopped without judging the server: "
+                 << document("search.json")["message"];
+  }
+  EXPECT_EQ(code, 0) << text("stderr");
   const json search = document("search.json");
   EXPECT_EQ(search["schema"], "poolbench.search/1");
   EXPECT_EQ(search["outcome"], "found");

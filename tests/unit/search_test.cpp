@@ -143,12 +143,27 @@ TEST(Search, ATrialWhoseGeneratorFellBehindIsRunAgainNotCountedAgainstTheTarget)
   ASSERT_EQ(probe["trials"].size(), 3u);  // the retried one, then the two that count
   EXPECT_TRUE(probe["trials"][0]["retried"].get<bool>());
   EXPECT_TRUE(probe["pass"].get<bool>());
-  // Behind on every trial: the probe fails at the last one, and says why.
+}
+
+// Behind on every trial up to --max-trials: the search stops there, the probe undecided, rather
+// than call it a failure of the target and walk down to ever longer trials at lower rates.
+TEST(Search, AGeneratorBehindInEveryTrialEndsTheSearchWithoutJudgingTheTarget) {
   ModelTarget always_behind{.lagging_trials = 100};
-  const json failed = search(always_behind, settings).document["probes"][0];
-  EXPECT_EQ(failed["trials"].size(), 4u);
-  EXPECT_FALSE(failed["pass"].get<bool>());
-  EXPECT_EQ(failed["reasons"], json::array({"run_invalid"}));
+  SearchSettings settings = settings_for("p99<=60s");
+  settings.max_trials = 3;
+  const SearchResult result = search(always_behind, settings);
+  EXPECT_EQ(result.outcome, SearchOutcome::kGeneratorBehind);
+  EXPECT_EQ(exit_code_for(result.outcome), 7);
+  EXPECT_EQ(result.document["outcome"], "generator_behind");
+  EXPECT_NE(result.document["message"].get<std::string>().find("taskset"), std::string::npos);
+  ASSERT_EQ(result.document["probes"].size(), 1u);
+  const json& probe = result.document["probes"][0];
+  EXPECT_EQ(probe["trials"].size(), 3u);
+  EXPECT_TRUE(probe["pass"].is_null());
+  EXPECT_EQ(probe["decided_by"], "generator behind");
+  EXPECT_TRUE(result.document["capacity"]["low_rps"].is_null());
+  EXPECT_TRUE(result.document["capacity"]["high_rps"].is_null());
+  EXPECT_EQ(always_behind.trials, 3);
 }
 
 TEST(Search, AStraddlingIntervalBringsMoreTrialsJudgedPooled) {
