@@ -210,11 +210,12 @@ AdminSampler::~AdminSampler() {
 }
 
 void AdminSampler::take(double t_s, std::string phase) {
-  Snapshot snapshot{t_s, std::move(phase), nullptr};
+  Snapshot snapshot{t_s, std::move(phase), nullptr, {}};
   try {
     snapshot.stats = fetch_server_stats(url_);
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
     snapshot.stats = nullptr;  // counted as a failed sample
+    snapshot.error = e.what();
   }
   std::lock_guard lock(mutex_);
   snapshots_.push_back(std::move(snapshot));
@@ -253,7 +254,7 @@ std::vector<const AdminSampler::Snapshot*> AdminSampler::good_snapshots(json& mi
     if (s.stats.is_object()) {
       good.push_back(&s);
     } else {
-      missing.push_back({{"t_s", s.t_s}, {"phase", s.phase}});
+      missing.push_back({{"t_s", s.t_s}, {"phase", s.phase}, {"error", s.error}});
     }
   }
   std::stable_sort(good.begin(), good.end(),

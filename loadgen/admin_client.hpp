@@ -81,6 +81,7 @@ class AdminSampler {
     double t_s = 0;
     std::string phase;
     nlohmann::json stats;  // the whole /stats document, null if the request failed
+    std::string error;     // why it failed
   };
   void take(double t_s, std::string phase);
   void run();

@@ -105,6 +105,11 @@ json PointRunner::run_started(const SweepPoint& point, LoadSettings load,
     process.emplace(ChildProcess::spawn(
         argv, {.stdout_path = log_path, .stderr_path = log_path, .cpus = settings_.server_cpus}));
     wait_until_accepting(*process, host_, port, settings_.server_start_timeout);
+    // A server may listen on its line port before its admin port (reference_server does): the
+    // "start" sample must not find the admin port closed.
+    if (settings_.admin) {
+      wait_until_accepting(*process, host_, admin_port, settings_.server_start_timeout);
+    }
     const std::string bracketed = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
     load.target = bracketed + ":" + std::to_string(port);
     std::optional<AdminUrl> admin;

@@ -219,6 +219,7 @@ TEST(LoadgenAdmin, SamplesThatFailMidRunAreListedAndMakeTheRunInvalid) {
   EXPECT_EQ(stats["samples_failed"], missing.size());
   ASSERT_GE(missing.size(), 8u) << missing.dump();  // 7 more intervals at least, and "end"
   EXPECT_EQ(missing.back()["phase"], "end");
+  EXPECT_FALSE(missing.back()["error"].get<std::string>().empty()) << missing.dump();
   EXPECT_TRUE(std::any_of(missing.begin(), missing.end(),
                           [](const json& m) { return m["phase"] == "measure"; }));
   EXPECT_FALSE(run["valid"].get<bool>());
@@ -241,7 +242,7 @@ TEST(LoadgenAdmin, SweepAdminSamplesEveryPointsServer) {
     ASSERT_TRUE(run.contains("server_stats")) << name;
     const json& stats = run["server_stats"];
     EXPECT_EQ(stats["mode"], "call-in-thread");
-    EXPECT_EQ(stats["samples_failed"], 0);
+    EXPECT_EQ(stats["samples_failed"], 0) << stats["missing"].dump();
     EXPECT_EQ(stats["samples"].back()["pool_size"], run["server"]["pool_size"]) << name;
     // Samples are taken just after their interval ends, not at it: a ratio, not an inequality.
     const double ratio =
