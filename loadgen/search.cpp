@@ -85,6 +85,12 @@ class Searcher {
 
  private:
   bool probe(double rate);  // runs one probe, records it; true if it passed
+  // Records a probe the search ends in: its finished trials kept, neither pass nor fail.
+  void keep_undecided(json entry, const char* decided_by) {
+    entry["pass"] = nullptr;
+    entry["decided_by"] = decided_by;
+    probes_.push_back(std::move(entry));
+  }
   TrialVerdict run_one_trial(double rate, int trial_in_probe);
   bool judge_pooled(const std::vector<RunResult>& runs, json& probe_entry) const;
   SearchOutcome bracket();
@@ -181,18 +187,14 @@ bool Searcher::probe(double rate) {
     try {
       verdict = run_one_trial(rate, trial);
     } catch (const SearchEnded&) {
-      entry["pass"] = nullptr;  // the probe's finished trials are kept, undecided
-      entry["decided_by"] = "unfinished";
-      probes_.push_back(std::move(entry));
+      keep_undecided(std::move(entry), "unfinished");
       throw;
     }
     entry["trials"].push_back(verdict.entry);
     if (hooks_.on_trial_done) hooks_.on_trial_done(verdict.entry, rate, capacity_json());
     if (verdict.generator_behind) {
       if (trial == settings_.max_trials) {
-        entry["pass"] = nullptr;  // not evidence about the target either way
-        entry["decided_by"] = "generator behind";
-        probes_.push_back(std::move(entry));
+        keep_undecided(std::move(entry), "generator behind");
         throw SearchEnded{SearchOutcome::kGeneratorBehind, generator_behind_message(rate, trial)};
       }
       entry["trials"].back()["retried"] = true;  // kept for the record, not judged
